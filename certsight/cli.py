@@ -1,0 +1,267 @@
+"""The ``certsight`` command line. Command and option names are an interface: scripts
+depend on them (docs/cli.md). Each command is a thin adapter over the packages."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from certsight.settings import Home
+from responders.pki.hierarchy import CaExistsError, init_ca
+from responders.pki.issuance import IssuanceError
+from responders.pki.keys import KeyType
+from responders.pki.operations import (
+    AmbiguousSerialError,
+    issue_to_files,
+    register_ca_material,
+    revoke_serial,
+)
+from responders.pki.pem import CertificateFileError
+from responders.pki.reasons import RevocationReason
+from responders.pki.serials import SerialFormatError, parse_serial
+from responders.store.base import StoreError
+from responders.store.factory import open_store
+
+console = Console()
+errors = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Errors a user can fix; anything else is a bug and keeps its traceback.
+_USER_ERRORS = (
+    CaExistsError,
+    CertificateFileError,
+    FileExistsError,
+    FileNotFoundError,
+    IssuanceError,
+    SerialFormatError,
+    StoreError,
+    AmbiguousSerialError,
+    ValueError,
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def home_option(command: F) -> F:
+    """``--home DIR`` on every command, after its name (env CERTSIGHT_HOME, default ./data)."""
+
+    @click.option(
+        "--home",
+        "home_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="certsight home (env CERTSIGHT_HOME, default ./data)",
+    )
+    @functools.wraps(command)
+    def wrapper(*args: Any, home_dir: Path | None, **kwargs: Any) -> Any:
+        try:
+            return command(*args, home=Home.resolve(home_dir), **kwargs)
+        except _USER_ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="certsight")
+def main() -> None:
+    """certsight: certificate lifecycle services and the intelligence on their traffic."""
+
+
+@main.group()
+def ca() -> None:
+    """Certificate authority set-up."""
+
+
+@ca.command("init")
+@click.option(
+    "--base-url",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    help="public URL of the responders; goes into AIA and CRL distribution points",
+)
+@click.option(
+    "--key-type",
+    type=click.Choice([k.value for k in KeyType]),
+    default="ec-p256",
+    show_default=True,
+)
+@click.option("--org", default="certsight", show_default=True, help="organisation in CA names")
+@home_option
+def ca_init(home: Home, base_url: str, key_type: str, org: str) -> None:
+    """Create a root CA, an issuing CA and a delegated OCSP signer under HOME/pki."""
+    if not base_url.startswith(("http://", "https://")):
+        raise click.BadParameter("must start with http:// or https://", param_hint="--base-url")
+    now = utc_now()
+    layout = home.pki
+    material = init_ca(
+        layout, base_url=base_url, key_type=KeyType(key_type), now=now, organization=org
+    )
+    store = open_store(home.store_uri)
+    register_ca_material(layout=layout, store=store, raw_dir=home.raw, now=now)
+    table = Table(title=f"CA created under {layout.root}", show_header=True)
+    table.add_column("file")
+    table.add_column("subject")
+    for path, cert in (
+        (layout.root_cert, material.root_cert),
+        (layout.issuing_cert, material.issuing_cert),
+        (layout.signer_cert, material.signer_cert),
+    ):
+        table.add_row(path.name, cert.subject.rfc4514_string())
+    console.print(table)
+    console.print(
+        f"keys: {layout.issuing_key.name}, {layout.signer_key.name} (mode 0600); "
+        f"{layout.root_key.name}: move it offline in production"
+    )
+
+
+@main.command()
+@click.option("--cn", "common_name", required=True, help="subject common name")
+@click.option("--san", "sans", multiple=True, help="DNS name or IP address (repeatable)")
+@click.option("--days", default=47, show_default=True, type=int, help="validity in days")
+@click.option(
+    "--csr",
+    "csr_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="sign this CSR (PEM or DER) instead of generating a key",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="output folder (default HOME/certs)",
+)
+@click.option(
+    "--key-type",
+    type=click.Choice([k.value for k in KeyType]),
+    default=None,
+    help="key to generate (default: the CA's)",
+)
+@home_option
+def issue(
+    home: Home,
+    common_name: str,
+    sans: tuple[str, ...],
+    days: int,
+    csr_path: Path | None,
+    out_dir: Path | None,
+    key_type: str | None,
+) -> None:
+    """Issue a TLS certificate; prints its serial in hex."""
+    files = issue_to_files(
+        layout=home.pki,
+        store=open_store(home.store_uri),
+        raw_dir=home.raw,
+        clock=utc_now,
+        common_name=common_name,
+        sans=list(sans),
+        days=days,
+        out_dir=out_dir or home.certs,
+        csr_path=csr_path,
+        key_type=KeyType(key_type) if key_type else None,
+    )
+    errors.print(f"certificate: {files.certificate}")
+    if files.key:
+        errors.print(f"key:         {files.key} (mode 0600)")
+    errors.print(f"chain:       {files.chain}")
+    click.echo(files.issued.record.serial)
+
+
+@main.command()
+@click.argument("serial")
+@click.option(
+    "--reason",
+    default="unspecified",
+    show_default=True,
+    help="RFC 5280 reason: keyCompromise, superseded, cessationOfOperation, ...",
+)
+@click.option(
+    "--issuer",
+    "issuer_key_sha1",
+    default=None,
+    help="issuer key SHA-1 (hex), when the serial exists under several CAs",
+)
+@home_option
+def revoke(home: Home, serial: str, reason: str, issuer_key_sha1: str | None) -> None:
+    """Revoke a certificate by serial (hex, any case, colons or 0x allowed)."""
+    parsed_reason = RevocationReason.parse(reason)
+    record = revoke_serial(
+        store=open_store(home.store_uri),
+        raw_dir=home.raw,
+        clock=utc_now,
+        serial=parse_serial(serial),
+        reason=parsed_reason,
+        issuer_key_sha1=issuer_key_sha1.lower() if issuer_key_sha1 else None,
+    )
+    console.print(
+        f"revoked {record.serial} ({record.subject}) at "
+        f"{record.revoked_at:%Y-%m-%d %H:%M:%S}Z, reason {parsed_reason.name}"
+    )
+
+
+@main.command()
+@click.argument("role", type=click.Choice(["ocsp", "crl", "all"]), default="all")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="server processes sharing the port",
+)
+@click.option(
+    "--ocsp-validity",
+    default=3600,
+    show_default=True,
+    type=click.IntRange(120),
+    help="seconds from thisUpdate to nextUpdate",
+)
+@click.option(
+    "--log-batch-seconds",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="longest wait before an access-log batch is written under HOME/raw",
+)
+@home_option
+def serve(
+    home: Home,
+    role: str,
+    host: str,
+    port: int,
+    workers: int,
+    ocsp_validity: int,
+    log_batch_seconds: float,
+) -> None:
+    """Serve OCSP (POST /ocsp, GET /ocsp/{request}) and CRLs (GET /crl/<ca>.crl)."""
+    from certsight.serving import runtime_config, serve_forever
+
+    config = runtime_config(
+        home, role=role, ocsp_validity=ocsp_validity, log_batch_seconds=log_batch_seconds
+    )
+    errors.print(f"serving {role} on http://{host}:{port} (home {home.root}); Ctrl-C stops")
+    serve_forever(config, host=host, port=port, workers=workers)
+
+
+@main.command()
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@home_option
+def run(home: Home, port: int) -> None:
+    """Everything that exists so far, on 127.0.0.1: what `make run` starts."""
+    from certsight.demo import run_demo
+
+    run_demo(home, port=port, console=console)
+
+
+if __name__ == "__main__":
+    main()

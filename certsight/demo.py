@@ -1,0 +1,105 @@
+"""``certsight run``: the whole product as it stands, on one machine, on embedded defaults.
+
+Today that is the CA (created if missing), a few demo certificates (one of them
+revoked, so that both answers can be seen) and the OCSP and CRL services on
+127.0.0.1. Later stages (ingest, warehouse, dashboards) join here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.console import Console
+
+from certsight.serving import runtime_config, serve_forever
+from certsight.settings import Home
+from responders.pki.hierarchy import init_ca
+from responders.pki.keys import KeyType
+from responders.pki.operations import file_stem, issue_to_files, register_ca_material, revoke_serial
+from responders.pki.reasons import RevocationReason
+from responders.store.base import CertStatus
+from responders.store.factory import open_store
+
+DEMO_HOSTS = ("www.demo.internal", "api.demo.internal", "legacy.demo.internal")
+REVOKED_HOST = "legacy.demo.internal"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def prepare_demo(home: Home, *, port: int, console: Console) -> dict[str, str]:
+    """Create what is missing and return ``{host: serial}``; reruns reuse the home."""
+    layout = home.pki
+    if not layout.exists():
+        init_ca(layout, base_url=f"http://127.0.0.1:{port}", key_type=KeyType.ec_p256, now=_now())
+        register_ca_material(
+            layout=layout, store=open_store(home.store_uri), raw_dir=home.raw, now=_now()
+        )
+        console.print(f"[green]created a CA[/] under {layout.root}")
+    store = open_store(home.store_uri)
+    out = home.certs / "demo"
+    serials: dict[str, str] = {}
+    for host in DEMO_HOSTS:
+        pem = out / f"{file_stem(host)}.pem"
+        if pem.exists():
+            from cryptography import x509
+
+            from responders.pki.serials import serial_hex
+
+            serials[host] = serial_hex(
+                x509.load_pem_x509_certificate(pem.read_bytes()).serial_number
+            )
+            continue
+        files = issue_to_files(
+            layout=layout,
+            store=store,
+            raw_dir=home.raw,
+            clock=_now,
+            common_name=host,
+            sans=[host],
+            days=47,
+            out_dir=out,
+        )
+        serials[host] = files.issued.record.serial
+        console.print(f"issued {host}: serial {serials[host]}")
+    revoked = serials[REVOKED_HOST]
+    matches = store.find_serial(revoked)
+    if matches and matches[0].status is CertStatus.good:
+        revoke_serial(
+            store=store,
+            raw_dir=home.raw,
+            clock=_now,
+            serial=revoked,
+            reason=RevocationReason.keyCompromise,
+        )
+        console.print(f"revoked {REVOKED_HOST} (keyCompromise) so both answers can be seen")
+    store.close()
+    return serials
+
+
+def run_demo(home: Home, *, port: int, console: Console) -> None:
+    prepare_demo(home, port=port, console=console)
+    base = home.pki.read_config().base_url
+    pki = home.pki.root
+    demo = home.certs / "demo"
+    console.rule("certsight is running")
+    console.print(f"OCSP  POST {base}/ocsp   GET {base}/ocsp/<base64 request>")
+    console.print(f"CRL   {base}/crl/issuing-ca.crl   {base}/crl/root-ca.crl")
+    console.print(f"CA    {base}/ca/issuing-ca.crt    {base}/ca/root-ca.crt")
+    console.print(f"logs  {home.raw}/ocsp  {home.raw}/crl  (gzip JSON lines, every 10 s)")
+    console.print("\nAsk for a good and a revoked certificate's status (paste into a shell):")
+    for host in ("www.demo.internal", REVOKED_HOST):
+        console.print(
+            f"  openssl ocsp -issuer {pki}/issuing-ca.pem -cert {demo}/{file_stem(host)}.pem "
+            f"-url {base}/ocsp -CAfile {pki}/root-ca.pem -verify_other {pki}/issuing-ca.pem "
+            "-resp_text",
+            soft_wrap=True,
+        )
+    console.print(
+        f"  curl -s {base}/crl/issuing-ca.crl | openssl crl -inform DER -noout -text",
+        soft_wrap=True,
+    )
+    console.print("\nCtrl-C stops the server and flushes the logs.")
+    config = runtime_config(home, log_batch_seconds=10.0)
+    serve_forever(config, host="127.0.0.1", port=port)

@@ -1,0 +1,26 @@
+"""Wire the home folder to the validation server's runtime configuration."""
+
+from __future__ import annotations
+
+from certsight.settings import Home
+from responders.web.runtime import RuntimeConfig
+from responders.web.server import serve
+
+
+def runtime_config(
+    home: Home, *, role: str = "all", ocsp_validity: int = 3600, log_batch_seconds: float = 60.0
+) -> RuntimeConfig:
+    home.pki.read_config()  # a clear "run ca init first" before any server starts
+    return RuntimeConfig(
+        pki_dir=str(home.pki.root),
+        raw_dir=str(home.raw),
+        store_uri=home.store_uri,
+        roles=("ocsp", "crl") if role == "all" else (role,),
+        ocsp_validity_s=ocsp_validity,
+        ocsp_refresh_margin_s=max(60, ocsp_validity // 6),
+        log_batch_seconds=log_batch_seconds,
+    )
+
+
+def serve_forever(config: RuntimeConfig, *, host: str, port: int, workers: int = 1) -> None:
+    serve(config, host=host, port=port, workers=workers)

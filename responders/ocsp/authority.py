@@ -1,0 +1,69 @@
+"""The CAs this responder answers for, found by the issuer hashes in a CertID."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from responders.ocsp.request import CertId
+from responders.ocsp.response import ResponseSigner
+from responders.pki.hierarchy import ISSUING_NAME, ROOT_NAME
+from responders.pki.identity import issuer_hashes, key_sha1
+from responders.pki.keys import load_private_key
+from responders.pki.layout import PkiLayout
+from responders.pki.pem import load_pem_certificate
+
+
+@dataclass(frozen=True)
+class Authority:
+    """An issuer and the signer that speaks for it."""
+
+    name: str
+    issuer: x509.Certificate
+    signer: ResponseSigner
+
+    @property
+    def issuer_key_sha1(self) -> str:
+        return key_sha1(self.issuer)
+
+
+class AuthorityIndex:
+    def __init__(self, authorities: Iterable[Authority]) -> None:
+        self._by_hashes: dict[tuple[str, bytes, bytes], tuple[Authority, str]] = {}
+        self.authorities = list(authorities)
+        for authority in self.authorities:
+            sha1 = authority.issuer_key_sha1
+            for algorithm, (name_hash, key_hash) in issuer_hashes(authority.issuer).items():
+                self._by_hashes[(algorithm, name_hash, key_hash)] = (authority, sha1)
+
+    def find(self, cert_id: CertId) -> tuple[Authority, str] | None:
+        """The authority and its ``issuer_key_sha1``; both hashes must match (RFC 6960 4.1.1)."""
+        return self._by_hashes.get(
+            (cert_id.hash_algorithm, cert_id.issuer_name_hash, cert_id.issuer_key_hash)
+        )
+
+
+def load_authorities(layout: PkiLayout) -> AuthorityIndex:
+    """The issuing CA answered by the delegated signer; the root answered by itself
+    (when its key is on this machine) so the issuing CA's own status can be checked."""
+    issuing = load_pem_certificate(layout.issuing_cert)
+    signer_cert = load_pem_certificate(layout.signer_cert)
+    authorities = [
+        Authority(
+            ISSUING_NAME,
+            issuing,
+            ResponseSigner(signer_cert, load_private_key(layout.signer_key), include_cert=True),
+        )
+    ]
+    if layout.root_key.exists():
+        root = load_pem_certificate(layout.root_cert)
+        authorities.append(
+            Authority(
+                ROOT_NAME,
+                root,
+                ResponseSigner(root, load_private_key(layout.root_key), include_cert=False),
+            )
+        )
+    return AuthorityIndex(authorities)

@@ -1,0 +1,142 @@
+"""Parse OCSPRequests (RFC 6960 4.1.1) into the CertIDs to answer and the nonce to echo.
+
+Two parsers, both strict: pyca/cryptography first because it is about forty
+times faster, asn1crypto for what cryptography refuses (several CertIDs, hash
+algorithm parameters other than NULL, nonces that are not an OCTET STRING).
+Whatever path is taken, each CertID keeps its exact DER so the response can
+echo it, which is how OpenSSL and others match answers to questions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asn1crypto import ocsp as asn1_ocsp
+from cryptography import x509
+from cryptography.x509 import ocsp as x509_ocsp
+
+from responders.ocsp import der
+from responders.pki.identity import HASH_NAMES_TO_OID, HASH_OIDS
+
+NONCE_OID = "1.3.6.1.5.5.7.48.1.2"
+MAX_NONCE = 32  # RFC 8954 2.1
+
+
+class MalformedRequestError(ValueError):
+    """The bytes are not an OCSPRequest certsight can answer; the message says where."""
+
+
+@dataclass(frozen=True, slots=True)
+class CertId:
+    hash_algorithm: str  # sha1, sha256, ... or the dotted OID when unknown
+    issuer_name_hash: bytes
+    issuer_key_hash: bytes
+    serial_number: int
+    der: bytes  # as the client encoded it
+
+
+@dataclass(frozen=True, slots=True)
+class OcspRequest:
+    cert_ids: tuple[CertId, ...]
+    nonce: bytes | None  # the nonce extension's extnValue contents, echoed verbatim
+
+
+def _cert_id_der(alg_name: str, name_hash: bytes, key_hash: bytes, serial: int) -> bytes:
+    algorithm = der.sequence(der.oid(HASH_NAMES_TO_OID[alg_name]), b"\x05\x00")
+    serial_octets = serial.to_bytes((serial.bit_length() + 8) // 8, "big", signed=True)
+    return der.sequence(
+        algorithm,
+        der.octet_string(name_hash),
+        der.octet_string(key_hash),
+        der.tlv(0x02, serial_octets),
+    )
+
+
+def _nonce_value(extn_value: bytes) -> bytes:
+    """The nonce octets inside extnValue; RFC 8954 says OCTET STRING, old clients sent raw bytes."""
+    try:
+        tag, start, end = der.read_tlv(extn_value)
+        if tag == 0x04 and end == len(extn_value):
+            return extn_value[start:end]
+    except ValueError:
+        pass
+    return extn_value
+
+
+def _check_nonce(extn_value: bytes) -> bytes:
+    value = _nonce_value(extn_value)
+    if not 1 <= len(value) <= MAX_NONCE:
+        raise MalformedRequestError(
+            f"nonce of {len(value)} octets; RFC 8954 allows 1 to {MAX_NONCE}"
+        )
+    return extn_value
+
+
+def _fast_parse(data: bytes) -> OcspRequest | None:
+    """One CertID with NULL hash parameters: the common case, parsed by cryptography."""
+    try:
+        request = x509_ocsp.load_der_ocsp_request(data)
+        alg_name = request.hash_algorithm.name
+        cert_id = _cert_id_der(
+            alg_name, request.issuer_name_hash, request.issuer_key_hash, request.serial_number
+        )
+        nonce: bytes | None = None
+        for extension in request.extensions:
+            if isinstance(extension.value, x509.OCSPNonce):
+                nonce = der.octet_string(extension.value.nonce)
+    except Exception:
+        return None
+    if alg_name not in HASH_NAMES_TO_OID or cert_id not in data:
+        return None
+    if nonce is not None:
+        nonce = _check_nonce(nonce)
+    return OcspRequest(
+        cert_ids=(
+            CertId(
+                alg_name,
+                request.issuer_name_hash,
+                request.issuer_key_hash,
+                request.serial_number,
+                cert_id,
+            ),
+        ),
+        nonce=nonce,
+    )
+
+
+def _slow_parse(data: bytes) -> OcspRequest:
+    try:
+        request = asn1_ocsp.OCSPRequest.load(data, strict=True)
+        tbs = request["tbs_request"]
+        cert_ids = []
+        for entry in tbs["request_list"]:
+            cert = entry["req_cert"]
+            oid = cert["hash_algorithm"]["algorithm"].dotted
+            cert_ids.append(
+                CertId(
+                    HASH_OIDS.get(oid, oid),
+                    bytes(cert["issuer_name_hash"].native),
+                    bytes(cert["issuer_key_hash"].native),
+                    int(cert["serial_number"].native),
+                    cert.dump(),
+                )
+            )
+        nonce = None
+        extensions = tbs["request_extensions"]
+        if extensions.native is not None:
+            for extension in extensions:
+                if extension["extn_id"].dotted == NONCE_OID:
+                    nonce = bytes(extension["extn_value"].contents)
+    except MalformedRequestError:
+        raise
+    except Exception as exc:
+        raise MalformedRequestError(f"not a DER OCSPRequest: {exc}") from None
+    if not cert_ids:
+        raise MalformedRequestError("request lists no CertID")
+    return OcspRequest(tuple(cert_ids), None if nonce is None else _check_nonce(nonce))
+
+
+def parse_request(data: bytes) -> OcspRequest:
+    if not data:
+        raise MalformedRequestError("empty request")
+    return _fast_parse(data) or _slow_parse(data)

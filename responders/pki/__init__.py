@@ -1,0 +1,1 @@
+"""Certificate authority material: keys, the CA hierarchy, issuance, serials and reasons."""

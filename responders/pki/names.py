@@ -1,0 +1,46 @@
+"""Subject alternative names as operators type them: DNS names and IP addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from cryptography import x509
+
+_DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+class NameError_(ValueError):
+    """A name that cannot go into a certificate."""
+
+
+def parse_san(text: str) -> x509.GeneralName:
+    """An IP literal becomes an iPAddress SAN, anything else must be a valid DNS name."""
+    value = text.strip()
+    try:
+        return x509.IPAddress(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    return x509.DNSName(check_dns_name(value))
+
+
+def check_dns_name(value: str) -> str:
+    """Return the lowercase A-label form; a leading ``*.`` wildcard label is allowed."""
+    name = value.strip().rstrip(".").lower()
+    try:
+        name = name.encode("idna").decode("ascii") if not name.isascii() else name
+    except UnicodeError as exc:
+        raise NameError_(f"not a valid DNS name: {value!r}") from exc
+    labels = name.split(".")
+    if labels and labels[0] == "*" and len(labels) > 2:
+        labels = labels[1:]
+    if not name or len(name) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        raise NameError_(f"not a valid DNS name or IP address: {value!r}")
+    return name
+
+
+def san_text(name: x509.GeneralName) -> str:
+    """How a SAN is stored in the inventory: ``dns:host`` reads badly, so just the value."""
+    if isinstance(name, x509.IPAddress):
+        return str(name.value)
+    return str(name.value)

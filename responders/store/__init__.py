@@ -1,0 +1,23 @@
+"""The certificate store: what the OCSP and CRL services read, what issuance writes."""
+
+from responders.store.base import (
+    AlreadyRevokedError,
+    CertificateExistsError,
+    CertificateNotFoundError,
+    CertificateRecord,
+    CertificateStore,
+    CertStatus,
+    StoreError,
+    StoreUnavailableError,
+)
+
+__all__ = [
+    "AlreadyRevokedError",
+    "CertStatus",
+    "CertificateExistsError",
+    "CertificateNotFoundError",
+    "CertificateRecord",
+    "CertificateStore",
+    "StoreError",
+    "StoreUnavailableError",
+]

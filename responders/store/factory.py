@@ -1,0 +1,27 @@
+"""Open a store from a URI: a SQLite path (the default) or ``dynamodb://TABLE``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from responders.store.base import CertificateStore
+
+
+def open_store(uri: str) -> CertificateStore:
+    """``sqlite:///abs/path``, a plain path, or ``dynamodb://table-name``.
+
+    DynamoDB endpoint, region and credentials come from the standard AWS settings
+    (``AWS_ENDPOINT_URL``, ``AWS_REGION``, profiles), like every AWS client here.
+    """
+    if uri.startswith("dynamodb://"):
+        from responders.store.dynamodb import DynamoDbStore  # boto3 only when asked for
+
+        table = uri.removeprefix("dynamodb://").strip("/")
+        if not table:
+            raise ValueError("dynamodb:// store URI needs a table name: dynamodb://TABLE")
+        return DynamoDbStore.from_environment(table)
+    from responders.store.sqlite import SqliteStore
+
+    if "://" in uri and not uri.startswith("sqlite://"):
+        raise ValueError(f"unsupported store URI {uri!r}: use a path or dynamodb://TABLE")
+    return SqliteStore(Path(uri.removeprefix("sqlite://")))

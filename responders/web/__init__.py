@@ -1,0 +1,1 @@
+"""HTTP for the validation services: transport-neutral exchange, ASGI and Lambda adapters."""

@@ -1,0 +1,159 @@
+"""ASGI adapter for the local server (uvicorn with uvloop and httptools).
+
+No framework: the ASGI surface is small and a framework's routing would cost
+more per request than the whole cached OCSP answer. Lifespan startup builds the
+runtime, a background task follows the store's change log (revocations show
+within ``poll_interval_s``) and rebuilds CRLs off the event loop; shutdown
+flushes the access logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from responders.accesslog.writer import BatchFileSink, LogSink
+from responders.web.clientip import client_address
+from responders.web.exchange import HttpRequest
+from responders.web.runtime import Runtime, RuntimeConfig, build_runtime
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class ValidationApp:
+    def __init__(self, config: RuntimeConfig) -> None:
+        self._config = config
+        self._runtime: Runtime | None = None
+        self._sinks: dict[str, LogSink] = {}
+        self._sync_task: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    # -- lifespan --------------------------------------------------------------
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.start()
+                except Exception as exc:
+                    log.exception("validation service failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                self._sync_task = asyncio.create_task(self._follow_store())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._sync_task is not None:
+                    self._sync_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._sync_task
+                self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def start(self) -> None:
+        self._runtime = build_runtime(self._config, adapter="http")
+        if self._config.raw_dir is not None:
+            raw = Path(self._config.raw_dir)
+            for kind in ("ocsp", "crl"):
+                self._sinks[kind] = BatchFileSink(
+                    raw / kind,
+                    max_records=self._config.log_batch_records,
+                    max_seconds=self._config.log_batch_seconds,
+                )
+        crl = self._runtime.crl
+        if crl is not None:
+            for name in crl.due():
+                crl.rebuild(name)
+
+    def stop(self) -> None:
+        for sink in self._sinks.values():
+            sink.close()
+        self._sinks.clear()
+        if self._runtime is not None:
+            self._runtime.store.close()
+
+    async def _follow_store(self) -> None:
+        assert self._runtime is not None
+        runtime = self._runtime
+        while True:
+            await asyncio.sleep(self._config.poll_interval_s)
+            try:
+                runtime.sync()
+                if runtime.crl is not None:
+                    for name in runtime.crl.due():
+                        await asyncio.to_thread(runtime.crl.rebuild, name)
+            except Exception:
+                log.exception("could not refresh from the certificate store")
+
+    # -- requests --------------------------------------------------------------
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = self._runtime
+        if runtime is None:
+            await _send(send, 503, [("content-type", "text/plain")], b"starting\n")
+            return
+        limit = runtime.service.max_body
+        chunks: list[bytes] = []
+        size = 0
+        too_large = False
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope["headers"]
+        }
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            too_large = True
+        else:
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    too_large = True
+                    break
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = raw_path.decode("latin-1").split("?", 1)[0]
+        peer = scope.get("client")
+        request = HttpRequest(
+            method=scope["method"],
+            path=path,
+            headers=headers,
+            body=b"".join(chunks),
+            client_ip=client_address(headers, peer[0] if peer else ""),
+            body_too_large=too_large,
+        )
+        exchange = runtime.service.handle(request)
+        reply = exchange.reply
+        await _send(send, reply.status, reply.headers, reply.body)
+        if exchange.record is not None and exchange.log_kind in self._sinks:
+            self._sinks[exchange.log_kind].emit(exchange.record)
+
+
+async def _send(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+    raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    raw_headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app() -> ValidationApp:
+    """uvicorn factory for worker processes: configuration travels in the environment."""
+    return ValidationApp(RuntimeConfig.from_env())

@@ -1,0 +1,241 @@
+"""The HTTP layer of the validation services, free of any server or Lambda type.
+
+This is the one place that knows HTTP: routes, GET decoding, POST size caps,
+Cache-Control / ETag / Last-Modified / Expires, 304s, and one access-log record
+per request. Adapters (ASGI, Lambda) only translate their request and reply
+shapes to these.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+
+from responders.accesslog.writer import event_time
+from responders.crl.service import CrlService
+from responders.ocsp.responder import OcspResponder, OcspResult
+from responders.ocsp.response import ResponseStatus, unsuccessful
+from responders.web.getpath import GetDecodeError, decode_get_request
+
+OCSP_RESPONSE = "application/ocsp-response"
+MAX_BODY = 16 * 1024  # an OCSP request is a few hundred octets; bigger is abuse
+_NO_STORE = "no-store"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    method: str
+    path: str  # as sent, percent-escapes intact, without the query string
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    client_ip: str
+    started: float = field(default_factory=time.perf_counter)
+    body_too_large: bool = False
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """A reply and the access-log record it produced (``log_kind`` None: not logged)."""
+
+    reply: HttpReply
+    log_kind: str | None
+    record: dict[str, Any] | None
+
+
+def _http_date(moment: datetime) -> str:
+    return format_datetime(moment, usegmt=True)
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+def _cache_headers(
+    etag: str, last_modified: datetime, expires: datetime, now: datetime
+) -> list[tuple[str, str]]:
+    max_age = max(0, int((expires - now).total_seconds()))
+    return [
+        ("cache-control", f"max-age={max_age}, public, no-transform, must-revalidate"),
+        ("etag", etag),
+        ("last-modified", _http_date(last_modified)),
+        ("expires", _http_date(expires)),
+    ]
+
+
+class ValidationService:
+    def __init__(
+        self,
+        *,
+        ocsp: OcspResponder | None,
+        crl: CrlService | None,
+        ca_certificates: Mapping[str, bytes],
+        clock: Callable[[], datetime],
+        adapter: str,
+        max_body: int = MAX_BODY,
+    ) -> None:
+        if max_body < 256:
+            raise ValueError("a POST cap under 256 octets would refuse real OCSP requests")
+        self._ocsp = ocsp
+        self._crl = crl
+        self._ca_certificates = dict(ca_certificates)
+        self._clock = clock
+        self._adapter = adapter
+        self.max_body = max_body
+
+    # -- routing ---------------------------------------------------------------
+    def handle(self, request: HttpRequest) -> Exchange:
+        path = request.path
+        method = "GET" if request.method == "HEAD" else request.method
+        if path == "/ocsp" or path.startswith("/ocsp/"):
+            if self._ocsp is None:
+                exchange = self._plain(request, 404, b"OCSP is not served here\n", "ocsp")
+            else:
+                exchange = self._ocsp_exchange(request, method)
+        elif path.startswith("/crl/"):
+            exchange = self._crl_exchange(request, method)
+        elif path.startswith("/ca/"):
+            exchange = self._ca_exchange(request, method)
+        elif path == "/healthz" and method == "GET":
+            return Exchange(HttpReply(200, [("content-type", "text/plain")], b"ok\n"), None, None)
+        else:
+            exchange = self._plain(request, 404, b"not found\n", "crl")
+        if request.method == "HEAD":
+            reply = exchange.reply
+            exchange = Exchange(
+                HttpReply(reply.status, reply.headers), exchange.log_kind, exchange.record
+            )
+        return exchange
+
+    # -- OCSP ------------------------------------------------------------------
+    def _ocsp_exchange(self, request: HttpRequest, method: str) -> Exchange:
+        assert self._ocsp is not None
+        if method == "POST":
+            if request.body_too_large or len(request.body) > self.max_body:
+                return self._plain(
+                    request, 413, b"OCSP request body too large\n", "ocsp", error="body too large"
+                )
+            result = self._ocsp.respond(request.body)
+        elif method == "GET":
+            try:
+                der = decode_get_request(request.path[len("/ocsp") :])
+            except GetDecodeError as exc:
+                result = OcspResult(
+                    unsuccessful(ResponseStatus.malformedRequest),
+                    ResponseStatus.malformedRequest,
+                    error=str(exc),
+                )
+            else:
+                result = self._ocsp.respond(der)
+        else:
+            return self._plain(
+                request, 405, b"use GET or POST\n", "ocsp", extra=[("allow", "GET, POST")]
+            )
+        now = self._clock()
+        headers = [("content-type", OCSP_RESPONSE)]
+        status, body = 200, result.body
+        if result.cacheable:
+            assert result.etag and result.this_update and result.next_update
+            headers += _cache_headers(result.etag, result.this_update, result.next_update, now)
+            if method == "GET" and _etag_matches(request.headers.get("if-none-match"), result.etag):
+                status, body = 304, b""
+        else:
+            headers.append(("cache-control", _NO_STORE))
+        record = self._record(request, "ocsp", status, len(body))
+        record.update(
+            response_status=result.status.name,
+            nonce=result.nonce,
+            cache_hit=result.cache_hit,
+            cert_ids=list(result.cert_ids),
+            error=result.error,
+        )
+        return Exchange(HttpReply(status, headers, body), "ocsp", record)
+
+    # -- CRL and CA certificates ----------------------------------------------
+    def _crl_exchange(self, request: HttpRequest, method: str) -> Exchange:
+        if method != "GET":
+            return self._plain(request, 405, b"use GET\n", "crl", extra=[("allow", "GET, HEAD")])
+        name = request.path[len("/crl/") :]
+        published = None
+        if self._crl is not None and name.endswith(".crl"):
+            published = self._crl.current(name[: -len(".crl")])
+        if published is None:
+            return self._plain(request, 404, b"no such CRL\n", "crl")
+        crl = published.crl
+        headers = [("content-type", "application/pkix-crl")]
+        headers += _cache_headers(
+            published.etag,
+            crl.this_update,
+            min(crl.next_update, published.rebuild_at),
+            self._clock(),
+        )
+        status, body = 200, crl.der
+        if _etag_matches(request.headers.get("if-none-match"), published.etag):
+            status, body = 304, b""
+        record = self._record(request, "crl", status, len(body))
+        record.update(crl_name=name[: -len(".crl")], crl_number=crl.number, cache_hit=status == 304)
+        return Exchange(HttpReply(status, headers, body), "crl", record)
+
+    def _ca_exchange(self, request: HttpRequest, method: str) -> Exchange:
+        name = request.path[len("/ca/") :].removesuffix(".crt")
+        der = self._ca_certificates.get(name)
+        if method != "GET" or der is None:
+            return self._plain(request, 404 if method == "GET" else 405, b"no such CA\n", "crl")
+        headers = [
+            ("content-type", "application/pkix-cert"),
+            ("cache-control", "max-age=86400, public"),
+        ]
+        return Exchange(
+            HttpReply(200, headers, der), "crl", self._record(request, "crl", 200, len(der))
+        )
+
+    # -- shared ----------------------------------------------------------------
+    def _plain(
+        self,
+        request: HttpRequest,
+        status: int,
+        body: bytes,
+        kind: str,
+        *,
+        extra: list[tuple[str, str]] | None = None,
+        error: str | None = None,
+    ) -> Exchange:
+        headers = [("content-type", "text/plain"), ("cache-control", _NO_STORE), *(extra or [])]
+        record = self._record(request, kind, status, len(body))
+        if error:
+            record["error"] = error
+        return Exchange(HttpReply(status, headers, body), kind, record)
+
+    def _record(self, request: HttpRequest, kind: str, status: int, size: int) -> dict[str, Any]:
+        """The fields every access-log record has; names are the LAKE's (docs/access-logs.md)."""
+        return {
+            "log": kind,
+            "event_time": event_time(self._clock()),
+            "request_id": request.request_id or uuid.uuid4().hex,
+            "cf_request_id": request.headers.get("x-amz-cf-id"),
+            "source": "lambda",
+            "adapter": self._adapter,
+            "client_ip": request.client_ip,
+            "user_agent": request.headers.get("user-agent"),
+            "http_method": request.method,
+            "path": request.path[:512],
+            "http_status": status,
+            "request_bytes": len(request.body),
+            "response_bytes": size,
+            "latency_ms": round((time.perf_counter() - request.started) * 1000, 3),
+        }

@@ -1,0 +1,138 @@
+"""Assemble the validation services from a home folder: CA files, store, logs.
+
+Shared by the local server (one runtime per worker process) and the Lambda
+handler (one per container), so both answer identically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from responders.crl.service import CrlIssuer, CrlService, CrlSettings
+from responders.ocsp.authority import load_authorities
+from responders.ocsp.responder import OcspResponder, ResponderSettings
+from responders.pki.hierarchy import ISSUING_NAME, ROOT_NAME
+from responders.pki.keys import load_private_key
+from responders.pki.layout import PkiLayout
+from responders.pki.pem import load_pem_certificate
+from responders.store.base import CertificateStore
+from responders.store.factory import open_store
+from responders.store.feed import ChangeFeed
+from responders.web.exchange import MAX_BODY, ValidationService
+
+ROLES = ("ocsp", "crl")
+_ENV = "CERTSIGHT_RUNTIME"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Everything a worker needs, serialisable so that uvicorn's workers get the same."""
+
+    pki_dir: str
+    raw_dir: str | None
+    store_uri: str
+    roles: tuple[str, ...] = ROLES
+    ocsp_validity_s: int = 3600
+    ocsp_refresh_margin_s: int = 600
+    crl_refresh_s: int = 3600
+    crl_validity_s: int = 86400
+    poll_interval_s: float = 1.0
+    log_batch_records: int = 10_000
+    log_batch_seconds: float = 60.0
+    max_body: int = MAX_BODY
+
+    def __post_init__(self) -> None:
+        unknown = set(self.roles) - set(ROLES)
+        if unknown or not self.roles:
+            raise ValueError(f"roles must be among {ROLES}, got {self.roles}")
+        if self.poll_interval_s <= 0:
+            raise ValueError("poll interval must be positive")
+
+    def to_env(self) -> None:
+        os.environ[_ENV] = json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> RuntimeConfig:
+        raw = os.environ.get(_ENV)
+        if not raw:
+            raise RuntimeError(f"{_ENV} is not set: start the server with `certsight serve`")
+        data = json.loads(raw)
+        data["roles"] = tuple(data["roles"])
+        return cls(**data)
+
+
+@dataclass
+class Runtime:
+    service: ValidationService
+    store: CertificateStore
+    feed: ChangeFeed
+    ocsp: OcspResponder | None
+    crl: CrlService | None
+    config: RuntimeConfig
+
+    def sync(self) -> int:
+        """Apply store changes to caches; returns how many certificates changed."""
+        changes = self.feed.poll()
+        for change in changes:
+            if self.ocsp is not None:
+                self.ocsp.forget(change.issuer_key_sha1, change.serial)
+            if self.crl is not None:
+                self.crl.mark_changed(change.issuer_key_sha1)
+        return len(changes)
+
+
+def build_runtime(config: RuntimeConfig, *, adapter: str) -> Runtime:
+    layout = PkiLayout(Path(config.pki_dir))
+    store = open_store(config.store_uri)
+    feed = ChangeFeed(store)
+    ocsp = None
+    if "ocsp" in config.roles:
+        ocsp = OcspResponder(
+            load_authorities(layout),
+            store,
+            utc_now,
+            ResponderSettings(
+                validity=timedelta(seconds=config.ocsp_validity_s),
+                refresh_margin=timedelta(seconds=config.ocsp_refresh_margin_s),
+            ),
+        )
+    crl = None
+    issuing = load_pem_certificate(layout.issuing_cert)
+    root = load_pem_certificate(layout.root_cert)
+    if "crl" in config.roles:
+        issuers = [CrlIssuer(ISSUING_NAME, issuing, load_private_key(layout.issuing_key))]
+        if layout.root_key.exists():
+            issuers.append(CrlIssuer(ROOT_NAME, root, load_private_key(layout.root_key)))
+        crl = CrlService(
+            issuers,
+            store,
+            utc_now,
+            CrlSettings(
+                refresh=timedelta(seconds=config.crl_refresh_s),
+                validity=timedelta(seconds=config.crl_validity_s),
+            ),
+            publish_dir=layout.crl_dir,
+        )
+    der = serialization.Encoding.DER
+    service = ValidationService(
+        ocsp=ocsp,
+        crl=crl,
+        ca_certificates={
+            ISSUING_NAME: issuing.public_bytes(der),
+            ROOT_NAME: root.public_bytes(der),
+        },
+        clock=utc_now,
+        adapter=adapter,
+        max_body=config.max_body,
+    )
+    return Runtime(service, store, feed, ocsp, crl, config)

@@ -1,0 +1,35 @@
+"""Run the validation services under uvicorn (uvloop event loop, httptools parser)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from responders.web.asgi import ValidationApp
+from responders.web.runtime import RuntimeConfig
+
+
+def serve(config: RuntimeConfig, *, host: str, port: int, workers: int = 1) -> None:
+    """Blocks until SIGINT/SIGTERM; uvicorn then runs lifespan shutdown, which flushes logs.
+
+    Several workers share the port (SO_REUSEPORT-style, via uvicorn's supervisor);
+    each builds its own runtime from the configuration passed in the environment.
+    """
+    if workers < 1:
+        raise ValueError("--workers must be at least 1")
+    common = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": False,  # certsight writes its own, with the LAKE's fields
+        "proxy_headers": False,  # a spoofed X-Forwarded-For must not become the client IP
+        "server_header": False,
+        "timeout_keep_alive": 30,
+        "log_level": "warning",
+    }
+    if workers == 1:
+        uvicorn.run(ValidationApp(config), **common)  # type: ignore[arg-type]
+    else:
+        config.to_env()
+        uvicorn.run("responders.web.asgi:create_app", factory=True, workers=workers, **common)  # type: ignore[arg-type]
