@@ -25,6 +25,8 @@ from responders.store.base import CertificateStore
 
 log = logging.getLogger(__name__)
 
+SETTLE = timedelta(seconds=5)
+
 
 @dataclass(frozen=True)
 class CrlIssuer:
@@ -67,6 +69,7 @@ class CrlService:
         self._publish_dir = publish_dir
         self._current: dict[str, PublishedCrl] = {}
         self._dirty: set[str] = set(self._issuers)
+        self._settle: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
     @property
@@ -74,13 +77,20 @@ class CrlService:
         return list(self._issuers)
 
     def mark_changed(self, issuer_key_sha1: str) -> None:
+        """Rebuild now, and once more after ``SETTLE``: a store whose revoked-list index is
+        eventually consistent (DynamoDB GSIs) may not list a revocation at once."""
         name = self._by_key.get(issuer_key_sha1)
         if name is not None:
             self._dirty.add(name)
+            self._settle[name] = self._clock() + SETTLE
 
     def due(self) -> list[str]:
         """CRLs to rebuild now: changed, never built, or past their refresh time."""
         now = self._clock()
+        for name, deadline in list(self._settle.items()):
+            if now >= deadline:
+                del self._settle[name]
+                self._dirty.add(name)
         return [
             name
             for name in self._issuers

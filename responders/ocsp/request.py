@@ -41,9 +41,13 @@ class OcspRequest:
     nonce: bytes | None  # the nonce extension's extnValue contents, echoed verbatim
 
 
-def _cert_id_der(alg_name: str, name_hash: bytes, key_hash: bytes, serial: int) -> bytes:
-    algorithm = der.sequence(der.oid(HASH_NAMES_TO_OID[alg_name]), b"\x05\x00")
-    serial_octets = serial.to_bytes((serial.bit_length() + 8) // 8, "big", signed=True)
+def _cert_id_der(
+    alg_name: str, name_hash: bytes, key_hash: bytes, serial: int, *, null_params: bool = True
+) -> bytes:
+    params = b"\x05\x00" if null_params else b""
+    algorithm = der.sequence(der.oid(HASH_NAMES_TO_OID[alg_name]), params)
+    magnitude = serial if serial >= 0 else ~serial  # minimal two's complement length
+    serial_octets = serial.to_bytes((magnitude.bit_length() + 8) // 8, "big", signed=True)
     return der.sequence(
         algorithm,
         der.octet_string(name_hash),
@@ -84,7 +88,7 @@ def _fast_parse(data: bytes) -> OcspRequest | None:
         for extension in request.extensions:
             if isinstance(extension.value, x509.OCSPNonce):
                 nonce = der.octet_string(extension.value.nonce)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any refusal sends the request to the exact path
         return None
     if alg_name not in HASH_NAMES_TO_OID or cert_id not in data:
         return None
@@ -112,15 +116,15 @@ def _slow_parse(data: bytes) -> OcspRequest:
         for entry in tbs["request_list"]:
             cert = entry["req_cert"]
             oid = cert["hash_algorithm"]["algorithm"].dotted
-            cert_ids.append(
-                CertId(
-                    HASH_OIDS.get(oid, oid),
-                    bytes(cert["issuer_name_hash"].native),
-                    bytes(cert["issuer_key_hash"].native),
-                    int(cert["serial_number"].native),
-                    cert.dump(),
-                )
+            cert_id = CertId(
+                HASH_OIDS.get(oid, oid),
+                bytes(cert["issuer_name_hash"].native),
+                bytes(cert["issuer_key_hash"].native),
+                int(cert["serial_number"].native),
+                cert.dump(),
             )
+            _require_der(cert_id)
+            cert_ids.append(cert_id)
         nonce = None
         extensions = tbs["request_extensions"]
         if extensions.native is not None:
@@ -129,11 +133,27 @@ def _slow_parse(data: bytes) -> OcspRequest:
                     nonce = bytes(extension["extn_value"].contents)
     except MalformedRequestError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - asn1crypto raises many types on bad DER
         raise MalformedRequestError(f"not a DER OCSPRequest: {exc}") from None
     if not cert_ids:
         raise MalformedRequestError("request lists no CertID")
     return OcspRequest(tuple(cert_ids), None if nonce is None else _check_nonce(nonce))
+
+
+def _require_der(cert_id: CertId) -> None:
+    """Refuse CertIDs that are BER but not DER (long-form lengths, padded integers, odd
+    hash parameters): echoing them would make a response that strict clients reject.
+    RFC 5754 allows the hash parameters to be absent or NULL, so both are accepted."""
+    if cert_id.hash_algorithm not in HASH_NAMES_TO_OID:
+        return  # answered "unauthorized", which echoes nothing
+    fields = (
+        cert_id.hash_algorithm,
+        cert_id.issuer_name_hash,
+        cert_id.issuer_key_hash,
+        cert_id.serial_number,
+    )
+    if cert_id.der not in (_cert_id_der(*fields), _cert_id_der(*fields, null_params=False)):
+        raise MalformedRequestError("CertID is not DER-encoded")
 
 
 def parse_request(data: bytes) -> OcspRequest:

@@ -25,7 +25,7 @@ def serial_hex(serial: int) -> str:
     if serial >= 0:
         digits = format(serial, "x")
     else:
-        length = (serial.bit_length() + 8) // 8
+        length = ((~serial).bit_length() + 8) // 8
         digits = serial.to_bytes(length, "big", signed=True).hex()
     return digits if len(digits) % 2 == 0 else "0" + digits
 

@@ -7,6 +7,7 @@ from responders.store.base import (
     CertificateRecord,
     CertificateStore,
     CertStatus,
+    Change,
     StoreError,
     StoreUnavailableError,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "CertificateNotFoundError",
     "CertificateRecord",
     "CertificateStore",
+    "Change",
     "StoreError",
     "StoreUnavailableError",
 ]

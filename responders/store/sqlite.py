@@ -153,6 +153,8 @@ class SqliteStore:
                     values,
                 )
             except sqlite3.IntegrityError as exc:
+                if "UNIQUE" not in str(exc):
+                    raise
                 raise CertificateExistsError(
                     f"certificate {record.serial} of issuer {record.issuer_key_sha1} exists"
                 ) from exc
@@ -250,8 +252,10 @@ class _Transaction:
             raise StoreUnavailableError(str(exc)) from exc
         return self._conn
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self._conn.execute("COMMIT")
-        else:
-            self._conn.execute("ROLLBACK")
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            self._conn.execute("COMMIT" if exc is None else "ROLLBACK")
+        except sqlite3.Error as failure:
+            raise StoreUnavailableError(f"could not finish the write: {failure}") from failure
+        if isinstance(exc, sqlite3.Error):
+            raise StoreUnavailableError(f"write failed: {exc}") from exc

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from types import FrameType
+
 import uvicorn
 
 from responders.web.asgi import ValidationApp
 from responders.web.runtime import RuntimeConfig
+
+
+class _QuietExitServer(uvicorn.Server):
+    """A signal is a request to stop, and stopping after a clean shutdown is success:
+    exit 0 rather than re-raising the signal as uvicorn does after its shutdown."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
 
 
 def serve(config: RuntimeConfig, *, host: str, port: int, workers: int = 1) -> None:
@@ -29,7 +40,7 @@ def serve(config: RuntimeConfig, *, host: str, port: int, workers: int = 1) -> N
         "log_level": "warning",
     }
     if workers == 1:
-        uvicorn.run(ValidationApp(config), **common)  # type: ignore[arg-type]
+        _QuietExitServer(uvicorn.Config(ValidationApp(config), **common)).run()  # type: ignore[arg-type]
     else:
         config.to_env()
         uvicorn.run("responders.web.asgi:create_app", factory=True, workers=workers, **common)  # type: ignore[arg-type]

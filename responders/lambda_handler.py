@@ -1,0 +1,58 @@
+"""Lambda entry point for the validation services (OCSP and CRL).
+
+Environment: ``CERTSIGHT_PKI_DIR`` (CA certificates and the signer key, packaged
+or mounted), ``CERTSIGHT_STORE`` (``dynamodb://TABLE`` in production),
+``CERTSIGHT_ROLES`` (``ocsp``, ``crl`` or ``ocsp,crl``). Access-log records go
+to stdout as JSON through Powertools Logger, one per request, with the LAKE's
+field names at the top level.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from responders.web.lambda_adapter import LambdaFrontend
+from responders.web.runtime import RuntimeConfig, build_runtime
+
+logger = Logger(service="certsight-validation")
+_frontend: LambdaFrontend | None = None
+
+
+def _config_from_env() -> RuntimeConfig:
+    pki_dir = os.environ.get("CERTSIGHT_PKI_DIR")
+    store = os.environ.get("CERTSIGHT_STORE")
+    if not pki_dir or not store:
+        raise RuntimeError("set CERTSIGHT_PKI_DIR and CERTSIGHT_STORE for the Lambda function")
+    roles = tuple(r.strip() for r in os.environ.get("CERTSIGHT_ROLES", "ocsp,crl").split(","))
+    return RuntimeConfig(
+        pki_dir=pki_dir,
+        raw_dir=None,
+        store_uri=store,
+        roles=roles,
+        ocsp_validity_s=int(os.environ.get("CERTSIGHT_OCSP_VALIDITY", "3600")),
+        poll_interval_s=float(os.environ.get("CERTSIGHT_POLL_SECONDS", "2")),
+    )
+
+
+def frontend() -> LambdaFrontend:
+    """Built on first use and kept for the container's life (warm invocations reuse it)."""
+    global _frontend  # noqa: PLW0603 - one runtime per container is the Lambda model
+    if _frontend is None:
+        _frontend = LambdaFrontend(build_runtime(_config_from_env(), adapter="lambda"))
+    return _frontend
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    result, exchange = frontend().handle(event)
+    if exchange is not None and exchange.record is not None:
+        logger.info(exchange.log_kind or "request", extra=exchange.record)
+    return result
+
+
+def reset_for_tests() -> None:
+    global _frontend  # noqa: PLW0603
+    _frontend = None

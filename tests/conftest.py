@@ -1,0 +1,152 @@
+"""Shared fixtures: a CA in a temporary home, certificates, and a running server.
+
+Everything is generated here by code (no binary fixtures to go stale): a home
+with `ca init` done, a good and a revoked certificate, and `certsight serve` as
+a real subprocess on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from certsight.settings import Home
+from responders.pki.hierarchy import init_ca
+from responders.pki.keys import KeyType
+from responders.pki.operations import issue_to_files, register_ca_material, revoke_serial
+from responders.pki.reasons import RevocationReason
+from responders.store.sqlite import SqliteStore
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class PkiHome:
+    home: Home
+    good: Path
+    good_serial: str
+    revoked: Path
+    revoked_serial: str
+
+    @property
+    def pki(self) -> Path:
+        return self.home.pki.root
+
+    def store(self) -> SqliteStore:
+        return SqliteStore(self.home.pki.store)
+
+    def issue(self, name: str) -> tuple[Path, str]:
+        files = issue_to_files(
+            layout=self.home.pki,
+            store=self.store(),
+            raw_dir=self.home.raw,
+            clock=utc_now,
+            common_name=name,
+            sans=[name],
+            days=30,
+            out_dir=self.home.certs,
+        )
+        return files.certificate, files.issued.record.serial
+
+
+def make_home(root: Path, *, key_type: KeyType = KeyType.ec_p256, port: int = 8080) -> PkiHome:
+    home = Home(root)
+    init_ca(home.pki, base_url=f"http://127.0.0.1:{port}", key_type=key_type, now=utc_now())
+    store = SqliteStore(home.pki.store)
+    register_ca_material(layout=home.pki, store=store, raw_dir=home.raw, now=utc_now())
+    made = PkiHome(home, Path(), "", Path(), "")
+    made.good, made.good_serial = made.issue("good.example.test")
+    made.revoked, made.revoked_serial = made.issue("revoked.example.test")
+    revoke_serial(
+        store=store,
+        raw_dir=home.raw,
+        clock=utc_now,
+        serial=made.revoked_serial,
+        reason=RevocationReason.keyCompromise,
+    )
+    return made
+
+
+@pytest.fixture(scope="session")
+def pki_home(tmp_path_factory: pytest.TempPathFactory) -> PkiHome:
+    """A read-mostly CA shared by the session; tests that write use their own home."""
+    return make_home(tmp_path_factory.mktemp("home"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    home: PkiHome
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_server(home: PkiHome, *extra: str) -> RunningServer:
+    port = free_port()
+    env = {**os.environ, "CERTSIGHT_HOME": str(home.home.root)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "certsight.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--log-batch-seconds",
+            "0.5",
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            stderr = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"certsight serve exited with {process.returncode}: {stderr}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as reply:
+                if reply.status == 200:
+                    return RunningServer(url, port, process, home)
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("certsight serve did not answer /healthz within 30 s")
+
+
+@pytest.fixture(scope="session")
+def server(pki_home: PkiHome) -> Iterator[RunningServer]:
+    running = start_server(pki_home)
+    yield running
+    running.stop()

@@ -1,0 +1,96 @@
+"""Fixtures that run every store test against SQLite and against DynamoDB.
+
+DynamoDB is moto's HTTP server on loopback rather than an in-process mock, so the
+real botocore stack (signing, retries, error parsing, timeouts) is exercised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from responders.store.base import CertificateStore
+from responders.store.dynamodb import DynamoDbStore
+from responders.store.sqlite import SqliteStore
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """Point the standard AWS settings at moto, and nowhere real, for one test."""
+    for name in (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+        "AWS_MAX_ATTEMPTS",
+        "AWS_RETRY_MODE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    missing = tmp_path / "no-aws-config"
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(missing))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(missing))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    return moto_endpoint
+
+
+@pytest.fixture
+def table_name(aws_env: str) -> Iterator[str]:
+    """A table name no other test uses; the table, if created, is dropped afterwards."""
+    table = f"certsight-test-{uuid.uuid4().hex[:12]}"
+    yield table
+    client = boto3.session.Session().client(
+        "dynamodb", config=Config(retries={"total_max_attempts": 1})
+    )
+    try:
+        # Keeps the session-wide moto server small.
+        with contextlib.suppress(client.exceptions.ResourceNotFoundException):
+            client.delete_table(TableName=table)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def dynamo_store(table_name: str) -> Iterator[DynamoDbStore]:
+    store = DynamoDbStore.from_environment(table_name)
+    store.ensure_table(wait_delay_s=1)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CertificateStore]:
+    if request.param == "sqlite":
+        sqlite = SqliteStore(tmp_path / "s.sqlite")
+        try:
+            yield sqlite
+        finally:
+            sqlite.close()
+    else:
+        dynamo: DynamoDbStore = request.getfixturevalue("dynamo_store")
+        yield dynamo
