@@ -157,6 +157,8 @@ def issue(
     key_type: str | None,
 ) -> None:
     """Issue a TLS certificate; prints its serial in hex."""
+    if csr_path and key_type:
+        raise click.UsageError("--key-type chooses a key to generate; a --csr brings its own key")
     files = issue_to_files(
         layout=home.pki,
         store=open_store(home.store_uri),

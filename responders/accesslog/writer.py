@@ -30,9 +30,24 @@ class LogSink(Protocol):
     def close(self) -> None: ...
 
 
+_second_prefix: tuple[int, str] = (-1, "")
+
+
 def event_time(moment: datetime) -> str:
-    """UTC, microseconds, ``Z``: the LAKE's timestamp spelling."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC, microseconds, ``Z``: the LAKE's timestamp spelling.
+
+    On every request's path, so the date and time up to the second are formatted
+    once per second and reused.
+    """
+    global _second_prefix  # noqa: PLW0603 - a one-entry cache, replaced atomically
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    second = int(moment.timestamp())
+    cached = _second_prefix
+    if cached[0] != second:
+        cached = (second, moment.strftime("%Y-%m-%dT%H:%M:%S"))
+        _second_prefix = cached
+    return f"{cached[1]}.{moment.microsecond:06d}Z"
 
 
 class BatchFileSink:
@@ -97,13 +112,13 @@ def write_batch_files(folder: Path, records: list[Mapping[str, Any]], now: datet
         day = str(record.get("event_time", ""))[:10] or now.strftime("%Y-%m-%d")
         by_day.setdefault(day, []).append(orjson.dumps(record))
     written = []
-    stamp = now.strftime("%Y%m%dT%H%M%S")
+    stamp = now.strftime("%Y%m%dT%H%M%S%f")  # names sort in time order
     for day, lines in by_day.items():
         target = folder / f"dt={day}"
         target.mkdir(parents=True, exist_ok=True)
         name = f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl.gz"
         temporary = target / f".{name}.tmp"
-        with gzip.open(temporary, "wb", compresslevel=6) as handle:
+        with gzip.open(temporary, "wb", compresslevel=1) as handle:
             handle.write(b"\n".join(lines) + b"\n")
         os.replace(temporary, target / name)
         written.append(target / name)

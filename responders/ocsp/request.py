@@ -22,11 +22,18 @@ NONCE_OID = "1.3.6.1.5.5.7.48.1.2"
 MAX_NONCE = 32  # RFC 8954 2.1
 
 
+# AlgorithmIdentifier encodings per hash: with NULL parameters, and without (RFC 5754).
+_ALGORITHMS = {
+    name: (der.sequence(der.oid(oid), b"\x05\x00"), der.sequence(der.oid(oid)))
+    for name, oid in HASH_NAMES_TO_OID.items()
+}
+
+
 class MalformedRequestError(ValueError):
     """The bytes are not an OCSPRequest certsight can answer; the message says where."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per request: plain slots construct faster than frozen
 class CertId:
     hash_algorithm: str  # sha1, sha256, ... or the dotted OID when unknown
     issuer_name_hash: bytes
@@ -35,7 +42,7 @@ class CertId:
     der: bytes  # as the client encoded it
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per request: plain slots construct faster than frozen
 class OcspRequest:
     cert_ids: tuple[CertId, ...]
     nonce: bytes | None  # the nonce extension's extnValue contents, echoed verbatim
@@ -44,8 +51,7 @@ class OcspRequest:
 def _cert_id_der(
     alg_name: str, name_hash: bytes, key_hash: bytes, serial: int, *, null_params: bool = True
 ) -> bytes:
-    params = b"\x05\x00" if null_params else b""
-    algorithm = der.sequence(der.oid(HASH_NAMES_TO_OID[alg_name]), params)
+    algorithm = _ALGORITHMS[alg_name][0 if null_params else 1]
     magnitude = serial if serial >= 0 else ~serial  # minimal two's complement length
     serial_octets = serial.to_bytes((magnitude.bit_length() + 8) // 8, "big", signed=True)
     return der.sequence(

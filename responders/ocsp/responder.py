@@ -18,6 +18,7 @@ from responders.ocsp.authority import Authority, AuthorityIndex
 from responders.ocsp.cache import CachedResponse, ResponseCache
 from responders.ocsp.request import MalformedRequestError, OcspRequest, parse_request
 from responders.ocsp.response import ResponseStatus, SingleAnswer, SingleStatus, unsuccessful
+from responders.pki.reasons import RevocationReason
 from responders.pki.serials import serial_hex
 from responders.store.base import CertificateStore, CertStatus, StoreError
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built per request: not frozen, which constructs faster
 class OcspResult:
     """What the HTTP layer needs to answer, and what goes into the access log."""
 
@@ -74,6 +75,20 @@ def _log_cert_id(
     }
 
 
+@dataclass(slots=True)  # built per request: plain slots construct faster than frozen
+class _Plan:
+    """What a parsed, authorised request needs on every repeat: memoised per request bytes."""
+
+    request: OcspRequest
+    authority: Authority
+    issuer_key_sha1: str
+    cache_key: tuple[bytes, ...]
+    serials: tuple[str, ...]
+
+
+_Status = tuple[SingleStatus, datetime | None, RevocationReason | None]
+
+
 class OcspResponder:
     def __init__(
         self,
@@ -87,26 +102,64 @@ class OcspResponder:
         self._clock = clock
         self._settings = settings or ResponderSettings()
         self._cache = ResponseCache(self._settings.cache_entries)
-        self._memo: dict[bytes, OcspRequest | MalformedRequestError] = {}
+        # Request bytes -> plan, or the constant answer to a bad request. Repeated GETs of
+        # the same certificate skip parsing entirely.
+        self._memo: dict[bytes, _Plan | OcspResult] = {}
+        # (issuer, serial) -> status, so live (nonce) answers skip the store; dropped by
+        # forget() exactly like cached responses, so it is never staler than they are.
+        self._statuses: dict[tuple[str, str], _Status] = {}
 
     def forget(self, issuer_key_sha1: str, serial: str) -> None:
         """Drop cached answers about a certificate that changed in the store."""
         self._cache.invalidate(issuer_key_sha1, serial)
+        self._statuses.pop((issuer_key_sha1, serial), None)
 
     # -- answering -------------------------------------------------------------
-    def respond(self, data: bytes) -> OcspResult:
-        request = self._parse(data)
-        if isinstance(request, MalformedRequestError):
+    def respond(self, data: bytes, now: datetime | None = None) -> OcspResult:
+        plan = self._memo.get(data)
+        if plan is None:
+            plan = self._plan(data)
+        if isinstance(plan, OcspResult):
+            return plan
+        moment = now or self._clock()
+        try:
+            if plan.request.nonce is not None:
+                return self._fresh(plan, moment)
+            return self._cached(plan, moment)
+        except StoreError as exc:
+            log.warning("certificate store unavailable: %s", exc)
+            return OcspResult(
+                unsuccessful(ResponseStatus.tryLater),
+                ResponseStatus.tryLater,
+                cert_ids=tuple(
+                    _log_cert_id(c, plan.issuer_key_sha1, None) for c in plan.request.cert_ids
+                ),
+                nonce=plan.request.nonce is not None,
+                error=f"store unavailable: {type(exc).__name__}",
+            )
+
+    def _plan(self, data: bytes) -> _Plan | OcspResult:
+        plan = self._make_plan(data)
+        if isinstance(plan, OcspResult) or plan.request.nonce is None:
+            # Nonce requests are unique by design: memoising them would only evict.
+            if len(self._memo) >= self._settings.parse_memo_entries:
+                self._memo.clear()
+            self._memo[data] = plan
+        return plan
+
+    def _make_plan(self, data: bytes) -> _Plan | OcspResult:
+        try:
+            request = parse_request(data)
+        except MalformedRequestError as exc:
             return OcspResult(
                 unsuccessful(ResponseStatus.malformedRequest),
                 ResponseStatus.malformedRequest,
-                error=str(request),
+                error=str(exc),
             )
         found = [self._authorities.find(cert_id) for cert_id in request.cert_ids]
-        authority_hit = found[0]
-        if authority_hit is None or any(
-            hit is None or hit[0] is not authority_hit[0] for hit in found
-        ):
+        first = found[0]
+        if first is None or any(hit is None or hit[0] is not first[0] for hit in found):
+            # RFC 6960 2.3: not authoritative for (all of) these certificates.
             return OcspResult(
                 unsuccessful(ResponseStatus.unauthorized),
                 ResponseStatus.unauthorized,
@@ -117,97 +170,81 @@ class OcspResponder:
                 nonce=request.nonce is not None,
                 error="issuer not served by this responder",
             )
-        authority, issuer_sha1 = authority_hit
-        try:
-            if request.nonce is not None:
-                return self._fresh(request, authority, issuer_sha1)
-            return self._cached(request, authority, issuer_sha1)
-        except StoreError as exc:
-            log.warning("certificate store unavailable: %s", exc)
-            return OcspResult(
-                unsuccessful(ResponseStatus.tryLater),
-                ResponseStatus.tryLater,
-                cert_ids=tuple(_log_cert_id(c, issuer_sha1, None) for c in request.cert_ids),
-                nonce=request.nonce is not None,
-                error=f"store unavailable: {type(exc).__name__}",
-            )
+        return _Plan(
+            request=request,
+            authority=first[0],
+            issuer_key_sha1=first[1],
+            cache_key=tuple(cert_id.der for cert_id in request.cert_ids),
+            serials=tuple(serial_hex(c.serial_number) for c in request.cert_ids),
+        )
 
-    def _parse(self, data: bytes) -> OcspRequest | MalformedRequestError:
-        memo = self._memo.get(data)
-        if memo is not None:
-            return memo
-        try:
-            parsed: OcspRequest | MalformedRequestError = parse_request(data)
-        except MalformedRequestError as exc:
-            parsed = exc
-        if isinstance(parsed, MalformedRequestError) or parsed.nonce is None:
-            if len(self._memo) >= self._settings.parse_memo_entries:
-                self._memo.clear()
-            self._memo[data] = parsed
-        return parsed
-
-    def _answers(self, request: OcspRequest, issuer_sha1: str) -> tuple[SingleAnswer, ...]:
-        answers = []
-        for cert_id in request.cert_ids:
-            record = self._store.get(issuer_sha1, serial_hex(cert_id.serial_number))
+    def _status(self, issuer_key_sha1: str, serial: str) -> _Status:
+        key = (issuer_key_sha1, serial)
+        status = self._statuses.get(key)
+        if status is None:
+            record = self._store.get(issuer_key_sha1, serial)
             if record is None:
-                answers.append(SingleAnswer(cert_id, SingleStatus.unknown))
+                status = (SingleStatus.unknown, None, None)
             elif record.status is CertStatus.revoked:
-                answers.append(
-                    SingleAnswer(
-                        cert_id, SingleStatus.revoked, record.revoked_at, record.revocation_reason
-                    )
-                )
+                status = (SingleStatus.revoked, record.revoked_at, record.revocation_reason)
             else:
-                answers.append(SingleAnswer(cert_id, SingleStatus.good))
-        return tuple(answers)
+                status = (SingleStatus.good, None, None)
+            if len(self._statuses) >= self._settings.cache_entries:
+                self._statuses.clear()
+            self._statuses[key] = status
+        return status
 
-    def _window(self) -> tuple[datetime, datetime, datetime]:
-        now = self._clock()
+    def _answers(self, plan: _Plan) -> tuple[SingleAnswer, ...]:
+        return tuple(
+            SingleAnswer(cert_id, *self._status(plan.issuer_key_sha1, serial))
+            for cert_id, serial in zip(plan.request.cert_ids, plan.serials, strict=True)
+        )
+
+    def _window(self, now: datetime) -> tuple[datetime, datetime]:
         this_update = now.replace(microsecond=0)
-        return now, this_update, this_update + self._settings.validity
+        return this_update, this_update + self._settings.validity
 
-    def _fresh(self, request: OcspRequest, authority: Authority, issuer_sha1: str) -> OcspResult:
-        answers = self._answers(request, issuer_sha1)
-        now, this_update, next_update = self._window()
-        body = authority.signer.build(
+    def _fresh(self, plan: _Plan, now: datetime) -> OcspResult:
+        answers = self._answers(plan)
+        this_update, next_update = self._window(now)
+        body = plan.authority.signer.build(
             answers,
             produced_at=now,
             this_update=this_update,
             next_update=next_update,
-            nonce=request.nonce,
+            nonce=plan.request.nonce,
         )
         return OcspResult(
             body,
             ResponseStatus.successful,
-            cert_ids=tuple(_log_cert_id(a, issuer_sha1, a.status.value) for a in answers),
+            cert_ids=tuple(_log_cert_id(a, plan.issuer_key_sha1, a.status.value) for a in answers),
             nonce=True,
             this_update=this_update,
             next_update=next_update,
         )
 
-    def _cached(self, request: OcspRequest, authority: Authority, issuer_sha1: str) -> OcspResult:
-        key = tuple(cert_id.der for cert_id in request.cert_ids)
-        now = self._clock()
-        entry = self._cache.get(key, now)
+    def _cached(self, plan: _Plan, now: datetime) -> OcspResult:
+        entry = self._cache.get(plan.cache_key, now)
         hit = entry is not None
         if entry is None:
-            answers = self._answers(request, issuer_sha1)
-            now, this_update, next_update = self._window()
-            body = authority.signer.build(
+            answers = self._answers(plan)
+            this_update, next_update = self._window(now)
+            body = plan.authority.signer.build(
                 answers, produced_at=now, this_update=this_update, next_update=next_update
             )
             entry = CachedResponse(
                 body=body,
-                log_cert_ids=tuple(_log_cert_id(a, issuer_sha1, a.status.value) for a in answers),
+                log_cert_ids=tuple(
+                    _log_cert_id(a, plan.issuer_key_sha1, a.status.value) for a in answers
+                ),
                 answers=answers,
-                issuer_key_sha1=issuer_sha1,
+                issuer_key_sha1=plan.issuer_key_sha1,
                 this_update=this_update,
                 next_update=next_update,
                 refresh_at=next_update - self._settings.refresh_margin,
                 etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
             )
-            self._cache.put(key, entry, (serial_hex(c.serial_number) for c in request.cert_ids))
+            self._cache.put(plan.cache_key, entry, plan.serials)
         return OcspResult(
             entry.body,
             ResponseStatus.successful,

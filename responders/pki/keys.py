@@ -34,11 +34,16 @@ def describe_key(key: object) -> str:
     return type(key).__name__.removesuffix("PublicKey").removesuffix("PrivateKey").lower()
 
 
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_SHA256 = hashes.SHA256()
+_PKCS1V15 = padding.PKCS1v15()
+
+
 def sign(key: SigningKey, data: bytes) -> bytes:
     """Sign with SHA-256: ECDSA for EC keys, PKCS#1 v1.5 for RSA (what OCSP clients accept)."""
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        return key.sign(data, ec.ECDSA(hashes.SHA256()))
-    return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        return key.sign(data, _ECDSA_SHA256)
+    return key.sign(data, _PKCS1V15, _SHA256)
 
 
 def write_private_key(path: Path, key: SigningKey) -> None:

@@ -106,13 +106,14 @@ class ValidationApp:
             await _send(send, 503, [("content-type", "text/plain")], b"starting\n")
             return
         limit = runtime.service.max_body
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            wanted = _WANTED_HEADERS.get(name)  # ASGI header names are lower-case
+            if wanted is not None:
+                headers[wanted] = value.decode("latin-1")
         chunks: list[bytes] = []
         size = 0
         too_large = False
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1")
-            for name, value in scope["headers"]
-        }
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             too_large = True
@@ -136,19 +137,46 @@ class ValidationApp:
             method=scope["method"],
             path=path,
             headers=headers,
-            body=b"".join(chunks),
+            body=chunks[0] if len(chunks) == 1 else b"".join(chunks),
             client_ip=client_address(headers, peer[0] if peer else ""),
             body_too_large=too_large,
         )
         exchange = runtime.service.handle(request)
         reply = exchange.reply
         await _send(send, reply.status, reply.headers, reply.body)
-        if exchange.record is not None and exchange.log_kind in self._sinks:
-            self._sinks[exchange.log_kind].emit(exchange.record)
+        if exchange.record is not None:
+            sink = self._sinks.get(exchange.log_kind or "")
+            if sink is not None:
+                sink.emit(exchange.record)
+
+
+# The only request headers the services read; decoding the rest would be wasted work.
+_WANTED_HEADERS = {
+    name.encode(): name
+    for name in (
+        "content-length",
+        "user-agent",
+        "if-none-match",
+        "x-amz-cf-id",
+        "cloudfront-viewer-address",
+    )
+}
+_ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+
+
+def _encode_header(pair: tuple[str, str]) -> tuple[bytes, bytes]:
+    """Reply headers repeat (same content type, same ETag...): encode each pair once."""
+    encoded = _ENCODED.get(pair)
+    if encoded is None:
+        if len(_ENCODED) > 50_000:
+            _ENCODED.clear()
+        encoded = (pair[0].encode("latin-1"), pair[1].encode("latin-1"))
+        _ENCODED[pair] = encoded
+    return encoded
 
 
 async def _send(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-    raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    raw_headers = [_encode_header(pair) for pair in headers]
     raw_headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body})
