@@ -84,10 +84,13 @@ def run_demo(home: Home, *, port: int, console: Console) -> None:
     pki = home.pki.root
     demo = home.certs / "demo"
     console.rule("certsight is running")
-    console.print(f"OCSP  POST {base}/ocsp   GET {base}/ocsp/<base64 request>")
-    console.print(f"CRL   {base}/crl/issuing-ca.crl   {base}/crl/root-ca.crl")
-    console.print(f"CA    {base}/ca/issuing-ca.crt    {base}/ca/root-ca.crt")
-    console.print(f"logs  {home.raw}/ocsp  {home.raw}/crl  (gzip JSON lines, every 10 s)")
+    for line in (
+        f"OCSP  POST {base}/ocsp   GET {base}/ocsp/<base64 request>",
+        f"CRL   {base}/crl/issuing-ca.crl   {base}/crl/root-ca.crl",
+        f"CA    {base}/ca/issuing-ca.crt    {base}/ca/root-ca.crt",
+        f"logs  {home.raw}/ocsp  {home.raw}/crl  (gzip JSON lines, every 10 s)",
+    ):
+        console.print(line, soft_wrap=True)
     console.print("\nAsk for a good and a revoked certificate's status (paste into a shell):")
     for host in ("www.demo.internal", REVOKED_HOST):
         console.print(

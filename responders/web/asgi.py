@@ -18,7 +18,7 @@ from typing import Any
 
 from responders.accesslog.writer import BatchFileSink, LogSink
 from responders.web.clientip import client_address
-from responders.web.exchange import HttpRequest
+from responders.web.exchange import Headers, HttpRequest
 from responders.web.runtime import Runtime, RuntimeConfig, build_runtime
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class ValidationApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = self._runtime
         if runtime is None:
-            await _send(send, 503, [("content-type", "text/plain")], b"starting\n")
+            await _send(send, 503, [(b"content-type", b"text/plain")], b"starting\n")
             return
         limit = runtime.service.max_body
         headers: dict[str, str] = {}
@@ -131,7 +131,9 @@ class ValidationApp:
                 chunks.append(chunk)
                 more = message.get("more_body", False)
         raw_path = scope.get("raw_path") or scope["path"].encode()
-        path = raw_path.decode("latin-1").split("?", 1)[0]
+        path = raw_path.decode("latin-1")
+        if "?" in path:  # ASGI leaves the query out of raw_path, but be safe
+            path = path.split("?", 1)[0]
         peer = scope.get("client")
         request = HttpRequest(
             method=scope["method"],
@@ -161,24 +163,11 @@ _WANTED_HEADERS = {
         "cloudfront-viewer-address",
     )
 }
-_ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 
 
-def _encode_header(pair: tuple[str, str]) -> tuple[bytes, bytes]:
-    """Reply headers repeat (same content type, same ETag...): encode each pair once."""
-    encoded = _ENCODED.get(pair)
-    if encoded is None:
-        if len(_ENCODED) > 50_000:
-            _ENCODED.clear()
-        encoded = (pair[0].encode("latin-1"), pair[1].encode("latin-1"))
-        _ENCODED[pair] = encoded
-    return encoded
-
-
-async def _send(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-    raw_headers = [_encode_header(pair) for pair in headers]
-    raw_headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+async def _send(send: Send, status: int, headers: Headers, body: bytes) -> None:
+    framed = [*headers, (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": framed})
     await send({"type": "http.response.body", "body": body})
 
 

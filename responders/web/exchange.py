@@ -24,8 +24,10 @@ from responders.ocsp.response import ResponseStatus, unsuccessful
 from responders.web.getpath import GetDecodeError, decode_get_request
 
 OCSP_RESPONSE = "application/ocsp-response"
+_OCSP_TYPE = (b"content-type", OCSP_RESPONSE.encode())
+_TEXT_TYPE = (b"content-type", b"text/plain")
 MAX_BODY = 16 * 1024  # an OCSP request is a few hundred octets; bigger is abuse
-_NO_STORE = "no-store"
+_NO_STORE = (b"cache-control", b"no-store")
 
 
 # Not frozen: these are built for every request, and frozen dataclasses construct slower.
@@ -41,10 +43,16 @@ class HttpRequest:
     request_id: str | None = None
 
 
+Headers = list[tuple[bytes, bytes]]
+
+
 @dataclass(slots=True)
 class HttpReply:
+    """Headers are encoded already: servers want bytes, and most values here are constants
+    or memoised per response, so encoding them per request would be wasted work."""
+
     status: int
-    headers: list[tuple[str, str]]
+    headers: Headers
     body: bytes = b""
 
 
@@ -74,24 +82,27 @@ class _CacheHeaders:
 
     def __init__(self, limit: int = 100_000) -> None:
         self._limit = limit
-        self._dates: dict[str, tuple[str, str, float]] = {}
+        self._fixed: dict[str, tuple[Headers, float]] = {}
 
     def __call__(
         self, etag: str, last_modified: datetime, expires: datetime, now: datetime
-    ) -> list[tuple[str, str]]:
-        dates = self._dates.get(etag)
-        if dates is None:
-            if len(self._dates) >= self._limit:
-                self._dates.clear()
-            dates = (_http_date(last_modified), _http_date(expires), expires.timestamp())
-            self._dates[etag] = dates
-        max_age = max(0, int(dates[2] - now.timestamp()))
-        return [
-            ("cache-control", f"max-age={max_age}, public, no-transform, must-revalidate"),
-            ("etag", etag),
-            ("last-modified", dates[0]),
-            ("expires", dates[1]),
-        ]
+    ) -> Headers:
+        fixed = self._fixed.get(etag)
+        if fixed is None:
+            if len(self._fixed) >= self._limit:
+                self._fixed.clear()
+            fixed = (
+                [
+                    (b"etag", etag.encode("latin-1")),
+                    (b"last-modified", _http_date(last_modified).encode("latin-1")),
+                    (b"expires", _http_date(expires).encode("latin-1")),
+                ],
+                expires.timestamp(),
+            )
+            self._fixed[etag] = fixed
+        max_age = max(0, int(fixed[1] - now.timestamp()))
+        control = b"max-age=%d, public, no-transform, must-revalidate" % max_age
+        return [(b"cache-control", control), *fixed[0]]
 
 
 class ValidationService:
@@ -133,7 +144,7 @@ class ValidationService:
         elif path.startswith("/ca/"):
             exchange = self._ca_exchange(request, method)
         elif path == "/healthz" and method == "GET":
-            return Exchange(HttpReply(200, [("content-type", "text/plain")], b"ok\n"), None, None)
+            return Exchange(HttpReply(200, [_TEXT_TYPE], b"ok\n"), None, None)
         else:
             exchange = self._plain(request, 404, b"not found\n", "crl")
         if request.method == "HEAD":
@@ -166,9 +177,9 @@ class ValidationService:
                 result = self._ocsp.respond(der, now)
         else:
             return self._plain(
-                request, 405, b"use GET or POST\n", "ocsp", extra=[("allow", "GET, POST")]
+                request, 405, b"use GET or POST\n", "ocsp", extra=[(b"allow", b"GET, POST")]
             )
-        headers = [("content-type", OCSP_RESPONSE)]
+        headers = [_OCSP_TYPE]
         status, body = 200, result.body
         if result.cacheable:
             assert result.etag and result.this_update and result.next_update
@@ -176,7 +187,7 @@ class ValidationService:
             if method == "GET" and _etag_matches(request.headers.get("if-none-match"), result.etag):
                 status, body = 304, b""
         else:
-            headers.append(("cache-control", _NO_STORE))
+            headers.append(_NO_STORE)
         record = self._record(request, "ocsp", status, len(body), now)
         record.update(
             response_status=result.status.name,
@@ -190,7 +201,7 @@ class ValidationService:
     # -- CRL and CA certificates ----------------------------------------------
     def _crl_exchange(self, request: HttpRequest, method: str) -> Exchange:
         if method != "GET":
-            return self._plain(request, 405, b"use GET\n", "crl", extra=[("allow", "GET, HEAD")])
+            return self._plain(request, 405, b"use GET\n", "crl", extra=[(b"allow", b"GET, HEAD")])
         name = request.path[len("/crl/") :]
         published = None
         if self._crl is not None and name.endswith(".crl"):
@@ -198,7 +209,7 @@ class ValidationService:
         if published is None:
             return self._plain(request, 404, b"no such CRL\n", "crl")
         crl = published.crl
-        headers = [("content-type", "application/pkix-crl")]
+        headers = [(b"content-type", b"application/pkix-crl")]
         headers += self._cache_headers(
             published.etag,
             crl.this_update,
@@ -218,8 +229,8 @@ class ValidationService:
         if method != "GET" or der is None:
             return self._plain(request, 404 if method == "GET" else 405, b"no such CA\n", "crl")
         headers = [
-            ("content-type", "application/pkix-cert"),
-            ("cache-control", "max-age=86400, public"),
+            (b"content-type", b"application/pkix-cert"),
+            (b"cache-control", b"max-age=86400, public"),
         ]
         return Exchange(
             HttpReply(200, headers, der), "crl", self._record(request, "crl", 200, len(der))
@@ -233,10 +244,10 @@ class ValidationService:
         body: bytes,
         kind: str,
         *,
-        extra: list[tuple[str, str]] | None = None,
+        extra: Headers | None = None,
         error: str | None = None,
     ) -> Exchange:
-        headers = [("content-type", "text/plain"), ("cache-control", _NO_STORE), *(extra or [])]
+        headers = [_TEXT_TYPE, _NO_STORE, *(extra or [])]
         record = self._record(request, kind, status, len(body))
         if error:
             record["error"] = error

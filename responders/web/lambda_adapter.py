@@ -26,7 +26,9 @@ class LambdaFrontend:
     def handle(self, event: Mapping[str, Any]) -> tuple[dict[str, Any], Exchange | None]:
         request = request_from_event(event, self.runtime.service.max_body)
         if request is None:
-            reply = HttpReply(400, [("content-type", "text/plain")], b"not an HTTP API v2 event\n")
+            reply = HttpReply(
+                400, [(b"content-type", b"text/plain")], b"not an HTTP API v2 event\n"
+            )
             return result_from_reply(reply), None
         now = time.monotonic()
         if now >= self._next_sync:
@@ -68,7 +70,7 @@ def request_from_event(event: Mapping[str, Any], max_body: int) -> HttpRequest |
 def result_from_reply(reply: HttpReply) -> dict[str, Any]:
     return {
         "statusCode": reply.status,
-        "headers": dict(reply.headers),
+        "headers": {k.decode("latin-1"): v.decode("latin-1") for k, v in reply.headers},
         "body": base64.b64encode(reply.body).decode("ascii"),
         "isBase64Encoded": True,
     }
