@@ -23,7 +23,6 @@ import argparse
 import base64
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -38,9 +37,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
-RESULTS = ROOT / "bench" / "RESULTS.md"
 INSIDE = "CERTSIGHT_BENCH_NAMESPACE"
 sys.path.insert(0, str(ROOT))
+
+from bench.results import machine, record  # noqa: E402
 
 
 @dataclass
@@ -466,24 +466,6 @@ def run_openssl(
 
 
 # -- report ------------------------------------------------------------------------
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ssl = subprocess.run(
-        ["openssl", "version"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    return (
-        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {ssl}, "
-        f"{platform.system()} {platform.release()}"
-    )
-
-
 def report(
     results: dict[str, LoadResult],
     crypto_rate: float,
@@ -598,10 +580,7 @@ def main() -> None:
     text = report(results, crypto_rate, cold, args, isolated)
     print(text)
     if not args.no_write:
-        header = "# Benchmark results\n\nNewest first. Each section says how it was made.\n\n"
-        old = RESULTS.read_text() if RESULTS.exists() else header
-        body = old[len(header) :] if old.startswith(header) else old
-        RESULTS.write_text(header + text + "\n" + body)
+        record(text)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ def runtime_config(
         store_uri=home.store_uri,
         roles=("ocsp", "crl") if role == "all" else (role,),
         ocsp_validity_s=ocsp_validity,
-        ocsp_refresh_margin_s=max(60, ocsp_validity // 6),
         log_batch_seconds=log_batch_seconds,
     )
 

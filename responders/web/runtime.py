@@ -43,7 +43,7 @@ class RuntimeConfig:
     store_uri: str
     roles: tuple[str, ...] = ROLES
     ocsp_validity_s: int = 3600
-    ocsp_refresh_margin_s: int = 600
+    ocsp_refresh_margin_s: int | None = None  # default: a sixth of the validity, >= 60 s
     crl_refresh_s: int = 3600
     crl_validity_s: int = 86400
     poll_interval_s: float = 1.0
@@ -103,7 +103,9 @@ def build_runtime(config: RuntimeConfig, *, adapter: str) -> Runtime:
             utc_now,
             ResponderSettings(
                 validity=timedelta(seconds=config.ocsp_validity_s),
-                refresh_margin=timedelta(seconds=config.ocsp_refresh_margin_s),
+                refresh_margin=timedelta(
+                    seconds=config.ocsp_refresh_margin_s or max(60, config.ocsp_validity_s // 6)
+                ),
             ),
         )
     crl = None
