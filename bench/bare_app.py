@@ -1,4 +1,7 @@
-"""The ceiling: a bare ASGI app returning fixed OCSP response bytes, nothing else.
+"""The ceiling: a bare ASGI app returning certsight's reply bytes, nothing else.
+
+Status, headers and body are those certsight gives to the benchmark request,
+captured before the run, so the wire traffic is identical.
 
 Started by ocsp_bench.py with the same uvicorn settings as certsight, so the gap
 between the two is what certsight's own work costs per request.
@@ -6,6 +9,7 @@ between the two is what certsight's own work costs per request.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -16,10 +20,9 @@ Message = MutableMapping[str, Any]
 
 def create_app() -> Callable[..., Awaitable[None]]:
     body = Path(os.environ["BENCH_RESPONSE_FILE"]).read_bytes()
-    headers = [
-        (b"content-type", b"application/ocsp-response"),
-        (b"content-length", str(len(body)).encode()),
-    ]
+    captured = json.loads(Path(os.environ["BENCH_HEADERS_FILE"]).read_text())
+    headers = [(name.encode(), value.encode()) for name, value in captured]
+    headers.append((b"content-length", str(len(body)).encode()))
 
     async def app(
         scope: Message,

@@ -226,6 +226,7 @@ def prepare() -> dict[str, Path]:
         "nonce": WORK / "nonce.der",
         "index": WORK / "index.txt",
         "response": WORK / "response.der",
+        "headers": WORK / "headers.json",
     }
     paths["plain"].write_bytes(plain.public_bytes(der))
     paths["nonce"].write_bytes(nonce.public_bytes(der))
@@ -355,8 +356,13 @@ def run_certsight(
 
 def run_bare(paths: dict[str, Path], *, workers: int, seconds: int, connections: int) -> LoadResult:
     port = free_port()
-    (paths["response"]).write_bytes(fetch_response(paths))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_RESPONSE_FILE": str(paths["response"])}
+    capture_reply(paths)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "BENCH_RESPONSE_FILE": str(paths["response"]),
+        "BENCH_HEADERS_FILE": str(paths["headers"]),
+    }
     process = subprocess.Popen(
         [
             sys.executable,
@@ -397,19 +403,25 @@ def run_bare(paths: dict[str, Path], *, workers: int, seconds: int, connections:
         stop(process)
 
 
-def fetch_response(paths: dict[str, Path]) -> bytes:
-    from datetime import UTC as utc
+def capture_reply(paths: dict[str, Path]) -> None:
+    """The exact reply certsight gives to the benchmark request (status, headers, body), so
+    the ceiling serves byte-identical responses: only certsight's own work differs."""
+    from responders.web.exchange import HttpRequest
+    from responders.web.runtime import RuntimeConfig, build_runtime
 
-    from responders.ocsp.authority import load_authorities
-    from responders.ocsp.responder import OcspResponder
-    from responders.pki.layout import PkiLayout
-    from responders.store.sqlite import SqliteStore
-
-    layout = PkiLayout(paths["pki"])
-    responder = OcspResponder(
-        load_authorities(layout), SqliteStore(layout.store), lambda: datetime.now(utc)
+    runtime = build_runtime(
+        RuntimeConfig(
+            pki_dir=str(paths["pki"]),
+            raw_dir=None,
+            store_uri=str(paths["pki"] / "certificates.sqlite"),
+        ),
+        adapter="http",
     )
-    return responder.respond(paths["plain"].read_bytes()).body
+    request = HttpRequest("POST", "/ocsp", {}, paths["plain"].read_bytes(), "127.0.0.1")
+    reply = runtime.service.handle(request).reply
+    paths["response"].write_bytes(reply.body)
+    headers = [[name.decode(), value.decode()] for name, value in reply.headers]
+    paths["headers"].write_text(json.dumps(headers))
 
 
 def run_openssl(

@@ -24,7 +24,7 @@ from responders.pki.operations import (
     revoke_serial,
 )
 from responders.pki.pem import CertificateFileError
-from responders.pki.reasons import RevocationReason
+from responders.pki.reasons import ReasonError, RevocationReason
 from responders.pki.serials import SerialFormatError, parse_serial
 from responders.store.base import StoreError
 from responders.store.factory import open_store
@@ -43,7 +43,7 @@ _USER_ERRORS = (
     SerialFormatError,
     StoreError,
     AmbiguousSerialError,
-    ValueError,
+    ReasonError,
 )
 
 
@@ -157,6 +157,7 @@ def issue(
     key_type: str | None,
 ) -> None:
     """Issue a TLS certificate; prints its serial in hex."""
+    home.pki.read_config()  # "run ca init first" before anything is created
     if csr_path and key_type:
         raise click.UsageError("--key-type chooses a key to generate; a --csr brings its own key")
     files = issue_to_files(
@@ -196,6 +197,7 @@ def issue(
 def revoke(home: Home, serial: str, reason: str, issuer_key_sha1: str | None) -> None:
     """Revoke a certificate by serial (hex, any case, colons or 0x allowed)."""
     parsed_reason = RevocationReason.parse(reason)
+    home.pki.read_config()
     record = revoke_serial(
         store=open_store(home.store_uri),
         raw_dir=home.raw,
@@ -204,7 +206,7 @@ def revoke(home: Home, serial: str, reason: str, issuer_key_sha1: str | None) ->
         reason=parsed_reason,
         issuer_key_sha1=issuer_key_sha1.lower() if issuer_key_sha1 else None,
     )
-    console.print(
+    click.echo(
         f"revoked {record.serial} ({record.subject}) at "
         f"{record.revoked_at:%Y-%m-%d %H:%M:%S}Z, reason {parsed_reason.name}"
     )
@@ -213,7 +215,7 @@ def revoke(home: Home, serial: str, reason: str, issuer_key_sha1: str | None) ->
 @main.command()
 @click.argument("role", type=click.Choice(["ocsp", "crl", "all"]), default="all")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--workers",
     default=1,
@@ -232,7 +234,7 @@ def revoke(home: Home, serial: str, reason: str, issuer_key_sha1: str | None) ->
     "--log-batch-seconds",
     default=60.0,
     show_default=True,
-    type=float,
+    type=click.FloatRange(min=0.1),
     help="longest wait before an access-log batch is written under HOME/raw",
 )
 @home_option

@@ -81,6 +81,13 @@ def prepare_demo(home: Home, *, port: int, console: Console) -> dict[str, str]:
 def run_demo(home: Home, *, port: int, console: Console) -> None:
     prepare_demo(home, port=port, console=console)
     base = home.pki.read_config().base_url
+    served = f"http://127.0.0.1:{port}"
+    if base != served:
+        console.print(
+            f"[yellow]note:[/] this CA's certificates point at {base}, but the server "
+            f"listens on {served}; the URLs below are the certificates' own",
+            soft_wrap=True,
+        )
     pki = home.pki.root
     demo = home.certs / "demo"
     console.rule("certsight is running")

@@ -18,7 +18,9 @@ from aws_lambda_powertools import Logger
 from responders.web.lambda_adapter import LambdaFrontend
 from responders.web.runtime import RuntimeConfig, build_runtime
 
-logger = Logger(service="certsight-validation")
+# INFO explicitly: access records are the product's data, not debug output. (Only
+# AWS_LAMBDA_LOG_LEVEL above INFO, set on the function, would silence them.)
+logger = Logger(service="certsight-validation", level="INFO")
 _frontend: LambdaFrontend | None = None
 
 
@@ -35,6 +37,7 @@ def _config_from_env() -> RuntimeConfig:
         roles=roles,
         ocsp_validity_s=int(os.environ.get("CERTSIGHT_OCSP_VALIDITY", "3600")),
         poll_interval_s=float(os.environ.get("CERTSIGHT_POLL_SECONDS", "2")),
+        publish_crls=False,  # the deployment package is read-only
     )
 
 

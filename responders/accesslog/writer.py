@@ -80,15 +80,29 @@ class BatchFileSink:
             self._wake.set()
 
     def flush(self) -> list[Path]:
+        """Write what is pending; on failure the records go back to the queue, so a full
+        disk or a vanished folder delays the log rather than losing it."""
         with self._lock:
             batch, self._pending = self._pending, []
-        return self._write(batch) if batch else []
+        if not batch:
+            return []
+        try:
+            return self._write(batch)
+        except OSError:
+            with self._lock:
+                self._pending[:0] = batch
+            raise
 
     def close(self) -> None:
         self._stopped.set()
         self._wake.set()
         self._thread.join(timeout=30)
-        self.flush()
+        try:
+            self.flush()
+        except OSError:
+            log.exception(
+                "could not write %d access-log records under %s", len(self._pending), self._folder
+            )
 
     def _run(self) -> None:
         while not self._stopped.is_set():
@@ -99,7 +113,7 @@ class BatchFileSink:
             try:
                 self.flush()
             except OSError:
-                log.exception("could not write access log batch under %s", self._folder)
+                log.exception("could not write access-log batch under %s; will retry", self._folder)
 
     def _write(self, batch: list[Mapping[str, Any]]) -> list[Path]:
         return write_batch_files(self._folder, batch, self._clock())

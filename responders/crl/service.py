@@ -40,6 +40,7 @@ class PublishedCrl:
     crl: BuiltCrl
     etag: str
     rebuild_at: datetime
+    issuer_key_sha1: str
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class CrlService:
         self._dirty: set[str] = set(self._issuers)
         self._settle: dict[str, datetime] = {}
         self._lock = threading.Lock()
+        # Set by servers that rebuild due CRLs off the request path (the ASGI app): a
+        # request then gets the current CRL at once instead of waiting for a rebuild.
+        self.rebuilt_in_background = False
 
     @property
     def names(self) -> list[str]:
@@ -103,9 +107,10 @@ class CrlService:
         """The CRL to serve, rebuilt first if due; ``None`` for a CA we do not publish."""
         if name not in self._issuers:
             return None
-        if name in self.due():
-            self.rebuild(name)
-        return self._current.get(name)
+        current = self._current.get(name)
+        if current is None or (not self.rebuilt_in_background and name in self.due()):
+            current = self.rebuild(name)
+        return current
 
     def rebuild(self, name: str) -> PublishedCrl:
         with self._lock:
@@ -124,6 +129,7 @@ class CrlService:
                 crl=built,
                 etag='"' + hashlib.sha256(built.der).hexdigest()[:32] + '"',
                 rebuild_at=now + self._settings.refresh,
+                issuer_key_sha1=key_sha1(issuer.cert),
             )
             self._current[name] = published
             self._publish(name, built)

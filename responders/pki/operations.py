@@ -21,7 +21,7 @@ from responders.pki.issuance import IssuedCertificate, issue_certificate, record
 from responders.pki.keys import KeyType, generate_key, load_private_key, write_private_key
 from responders.pki.layout import PkiLayout
 from responders.pki.pem import load_csr, load_pem_certificate
-from responders.pki.reasons import RevocationReason
+from responders.pki.reasons import ReasonError, RevocationReason
 from responders.store.base import CertificateNotFoundError, CertificateRecord, CertificateStore
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -115,7 +115,7 @@ def revoke_serial(
     issuer_key_sha1: str | None = None,
 ) -> CertificateRecord:
     if reason is RevocationReason.removeFromCRL:
-        raise ValueError("removeFromCRL is only for delta CRLs, not a reason to revoke")
+        raise ReasonError("removeFromCRL is only for delta CRLs, not a reason to revoke")
     candidates = [
         r
         for r in store.find_serial(serial)

@@ -8,6 +8,10 @@ import re
 from cryptography import x509
 
 
+class ReasonError(ValueError):
+    """A revocation reason that RFC 5280 does not define or that cannot be used here."""
+
+
 class RevocationReason(enum.IntEnum):
     """CRLReason values; 7 is unused by the RFC."""
 
@@ -32,7 +36,7 @@ class RevocationReason(enum.IntEnum):
             if member.name.lower() == key:
                 return member
         names = ", ".join(m.name for m in cls if m is not cls.removeFromCRL)
-        raise ValueError(f"unknown revocation reason {text!r}; use one of: {names}")
+        raise ReasonError(f"unknown revocation reason {text!r}; use one of: {names}")
 
     def to_x509(self) -> x509.ReasonFlags:
         return _X509_FLAGS[self]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from responders.store.base import CertificateStore
+from responders.store.base import CertificateStore, StoreError
 
 
 def open_store(uri: str) -> CertificateStore:
@@ -18,10 +18,10 @@ def open_store(uri: str) -> CertificateStore:
 
         table = uri.removeprefix("dynamodb://").strip("/")
         if not table:
-            raise ValueError("dynamodb:// store URI needs a table name: dynamodb://TABLE")
+            raise StoreError("dynamodb:// store URI needs a table name: dynamodb://TABLE")
         return DynamoDbStore.from_environment(table)
     from responders.store.sqlite import SqliteStore
 
     if "://" in uri and not uri.startswith("sqlite://"):
-        raise ValueError(f"unsupported store URI {uri!r}: use a path or dynamodb://TABLE")
+        raise StoreError(f"unsupported store URI {uri!r}: use a path or dynamodb://TABLE")
     return SqliteStore(Path(uri.removeprefix("sqlite://")))

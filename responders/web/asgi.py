@@ -78,6 +78,7 @@ class ValidationApp:
         if crl is not None:
             for name in crl.due():
                 crl.rebuild(name)
+            crl.rebuilt_in_background = True  # _follow_store keeps them current
 
     def stop(self) -> None:
         for sink in self._sinks.values():

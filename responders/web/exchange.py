@@ -148,10 +148,9 @@ class ValidationService:
         else:
             exchange = self._plain(request, 404, b"not found\n", "crl")
         if request.method == "HEAD":
-            reply = exchange.reply
-            exchange = Exchange(
-                HttpReply(reply.status, reply.headers), exchange.log_kind, exchange.record
-            )
+            exchange.reply = HttpReply(exchange.reply.status, exchange.reply.headers)
+            if exchange.record is not None:
+                exchange.record["response_bytes"] = 0
         return exchange
 
     # -- OCSP ------------------------------------------------------------------
@@ -160,9 +159,13 @@ class ValidationService:
         now = self._clock()
         if method == "POST":
             if request.body_too_large or len(request.body) > self.max_body:
-                return self._plain(
+                refused = self._plain(
                     request, 413, b"OCSP request body too large\n", "ocsp", error="body too large"
                 )
+                declared = request.headers.get("content-length", "")
+                if refused.record is not None and declared.isdigit():
+                    refused.record["request_bytes"] = int(declared)  # what the client sent
+                return refused
             result = self._ocsp.respond(request.body, now)
         elif method == "GET":
             try:
@@ -220,21 +223,29 @@ class ValidationService:
         if _etag_matches(request.headers.get("if-none-match"), published.etag):
             status, body = 304, b""
         record = self._record(request, "crl", status, len(body))
-        record.update(crl_name=name[: -len(".crl")], crl_number=crl.number, cache_hit=status == 304)
+        record.update(
+            object="crl",
+            crl_name=name[: -len(".crl")],
+            crl_number=crl.number,
+            issuer_key_sha1=published.issuer_key_sha1,
+            not_modified=status == 304,
+        )
         return Exchange(HttpReply(status, headers, body), "crl", record)
 
     def _ca_exchange(self, request: HttpRequest, method: str) -> Exchange:
         name = request.path[len("/ca/") :].removesuffix(".crt")
         der = self._ca_certificates.get(name)
-        if method != "GET" or der is None:
-            return self._plain(request, 404 if method == "GET" else 405, b"no such CA\n", "crl")
+        if method != "GET":
+            return self._plain(request, 405, b"use GET\n", "crl", extra=[(b"allow", b"GET, HEAD")])
+        if der is None:
+            return self._plain(request, 404, b"no such CA\n", "crl")
         headers = [
             (b"content-type", b"application/pkix-cert"),
             (b"cache-control", b"max-age=86400, public"),
         ]
-        return Exchange(
-            HttpReply(200, headers, der), "crl", self._record(request, "crl", 200, len(der))
-        )
+        record = self._record(request, "crl", 200, len(der))
+        record.update(object="ca-certificate", ca_name=name)
+        return Exchange(HttpReply(200, headers, der), "crl", record)
 
     # -- shared ----------------------------------------------------------------
     def _plain(

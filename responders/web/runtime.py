@@ -50,6 +50,7 @@ class RuntimeConfig:
     log_batch_records: int = 10_000
     log_batch_seconds: float = 60.0
     max_body: int = MAX_BODY
+    publish_crls: bool = True  # write pki/crl/<ca>.crl; off where the folder is read-only
 
     def __post_init__(self) -> None:
         unknown = set(self.roles) - set(ROLES)
@@ -123,7 +124,7 @@ def build_runtime(config: RuntimeConfig, *, adapter: str) -> Runtime:
                 refresh=timedelta(seconds=config.crl_refresh_s),
                 validity=timedelta(seconds=config.crl_validity_s),
             ),
-            publish_dir=layout.crl_dir,
+            publish_dir=layout.crl_dir if config.publish_crls else None,
         )
     der = serialization.Encoding.DER
     service = ValidationService(
