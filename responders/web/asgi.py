@@ -35,6 +35,7 @@ class ValidationApp:
         self._runtime: Runtime | None = None
         self._sinks: dict[str, LogSink] = {}
         self._sync_task: asyncio.Task[None] | None = None
+        self._per_connection: dict[tuple[str, int], int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -101,6 +102,23 @@ class ValidationApp:
                 log.exception("could not refresh from the certificate store")
 
     # -- requests --------------------------------------------------------------
+    def _requests_on(self, peer: tuple[str, int] | list[Any]) -> int:
+        """Requests served on this keep-alive connection (keyed by the client's address and
+        port). After ``max_requests_per_connection`` the reply closes the connection, as
+        nginx's keepalive_requests does: the client reconnects and the kernel hands the new
+        connection to whichever worker accepts first, usually the idler one. Without this,
+        long-lived connections stay wherever they first landed and one worker can carry
+        twice the load of the other."""
+        key = (peer[0], peer[1])
+        count = self._per_connection.get(key, 0) + 1
+        if count >= self._config.max_requests_per_connection:
+            self._per_connection.pop(key, None)
+            return count
+        if len(self._per_connection) > 100_000:  # closed connections are never reported
+            self._per_connection.clear()
+        self._per_connection[key] = count
+        return count
+
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = self._runtime
         if runtime is None:
@@ -146,7 +164,10 @@ class ValidationApp:
         )
         exchange = runtime.service.handle(request)
         reply = exchange.reply
-        await _send(send, reply.status, reply.headers, reply.body)
+        headers_out = reply.headers
+        if peer is not None and self._requests_on(peer) >= self._config.max_requests_per_connection:
+            headers_out = [*headers_out, (b"connection", b"close")]
+        await _send(send, reply.status, headers_out, reply.body)
         if exchange.record is not None:
             sink = self._sinks.get(exchange.log_kind or "")
             if sink is not None:

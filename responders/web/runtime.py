@@ -50,6 +50,7 @@ class RuntimeConfig:
     log_batch_records: int = 10_000
     log_batch_seconds: float = 60.0
     max_body: int = MAX_BODY
+    max_requests_per_connection: int = 1000  # then close, so workers rebalance (as nginx)
     publish_crls: bool = True  # write pki/crl/<ca>.crl; off where the folder is read-only
 
     def __post_init__(self) -> None:
