@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 
@@ -14,6 +16,9 @@ from responders.pki.identity import issuer_hashes, key_sha1
 from responders.pki.keys import load_private_key
 from responders.pki.layout import PkiLayout
 from responders.pki.pem import load_pem_certificate
+
+log = logging.getLogger(__name__)
+SIGNER_WARNING = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -66,4 +71,13 @@ def load_authorities(layout: PkiLayout) -> AuthorityIndex:
                 ResponseSigner(root, load_private_key(layout.root_key), include_cert=False),
             )
         )
+    soon = datetime.now(UTC) + SIGNER_WARNING
+    for authority in authorities:
+        if authority.signer.not_after < soon:
+            log.warning(
+                "the OCSP signer for %s expires on %s: clients will reject its responses "
+                "after that; issue a new signer",
+                authority.name,
+                authority.signer.not_after.date(),
+            )
     return AuthorityIndex(authorities)

@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from responders.pki.extensions import signing_key_usage
 from responders.pki.keys import KeyType, SigningKey, generate_key, write_private_key
 from responders.pki.layout import CaConfig, PkiLayout
 
@@ -45,10 +46,6 @@ def _random_serial() -> int:
     return int.from_bytes(os.urandom(16), "big") >> 1
 
 
-def _hash_for(key: SigningKey) -> hashes.SHA256:
-    return hashes.SHA256()
-
-
 def _ca_certificate(
     *,
     subject: x509.Name,
@@ -71,17 +68,7 @@ def _ca_certificate(
         .not_valid_after(now + timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            signing_key_usage(certifies=True),
             critical=True,
         )
         .add_extension(ski, critical=False)
@@ -107,7 +94,7 @@ def _ca_certificate(
             ),
             critical=False,
         )
-    return builder.sign(issuer_key, _hash_for(issuer_key))
+    return builder.sign(issuer_key, hashes.SHA256())
 
 
 def issue_ocsp_signer(
@@ -131,17 +118,7 @@ def issue_ocsp_signer(
         .not_valid_after(now + validity)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            signing_key_usage(),
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
