@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast lint bench clean clients
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "certsight needs Python 3.11 or newer")'
@@ -16,7 +16,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/certsight run
 
-test: $(STAMP)
+# The test suites use OpenSSL and a JDK as real clients; the project's machines have
+# both, and elsewhere they are installed from Debian's packages when possible.
+clients:
+	@command -v openssl >/dev/null && command -v javac >/dev/null || { \
+	  echo "installing openssl and a JDK for the client tests"; \
+	  (apt-get update -qq && apt-get install -y -qq openssl default-jdk-headless) \
+	    || echo "could not install them: the Java client tests will be skipped"; }
+
+test: $(STAMP) clients
 	$(BIN)/python -m pytest -q
 	$(MAKE) --no-print-directory lint
 
@@ -30,6 +38,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ocsp_bench.py
+	$(BIN)/python bench/crl_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
