@@ -28,6 +28,7 @@ from responders.pki.reasons import ReasonError, RevocationReason
 from responders.pki.serials import SerialFormatError, parse_serial
 from responders.store.base import StoreError
 from responders.store.factory import open_store
+from responders.web.server import ServerStartError
 
 console = Console()
 errors = Console(stderr=True)
@@ -44,6 +45,7 @@ _USER_ERRORS = (
     StoreError,
     AmbiguousSerialError,
     ReasonError,
+    ServerStartError,
 )
 
 
@@ -248,13 +250,14 @@ def serve(
     log_batch_seconds: float,
 ) -> None:
     """Serve OCSP (POST /ocsp, GET /ocsp/{request}) and CRLs (GET /crl/<ca>.crl)."""
-    from certsight.serving import runtime_config, serve_forever
+    from certsight.serving import runtime_config
+    from responders.web.server import serve as serve_http
 
     config = runtime_config(
         home, role=role, ocsp_validity=ocsp_validity, log_batch_seconds=log_batch_seconds
     )
     errors.print(f"serving {role} on http://{host}:{port} (home {home.root}); Ctrl-C stops")
-    serve_forever(config, host=host, port=port, workers=workers)
+    serve_http(config, host=host, port=port, workers=workers)
 
 
 @main.command()

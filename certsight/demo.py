@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from certsight.serving import runtime_config, serve_forever
+from certsight.serving import runtime_config
 from certsight.settings import Home
 from responders.pki.hierarchy import init_ca
 from responders.pki.keys import KeyType
@@ -19,6 +19,7 @@ from responders.pki.operations import file_stem, issue_to_files, register_ca_mat
 from responders.pki.reasons import RevocationReason
 from responders.store.base import CertStatus
 from responders.store.factory import open_store
+from responders.web.server import serve
 
 DEMO_HOSTS = ("www.demo.internal", "api.demo.internal", "legacy.demo.internal")
 REVOKED_HOST = "legacy.demo.internal"
@@ -112,4 +113,4 @@ def run_demo(home: Home, *, port: int, console: Console) -> None:
     )
     console.print("\nCtrl-C stops the server and flushes the logs.")
     config = runtime_config(home, log_batch_seconds=10.0)
-    serve_forever(config, host="127.0.0.1", port=port)
+    serve(config, host="127.0.0.1", port=port)

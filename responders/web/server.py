@@ -10,6 +10,10 @@ from responders.web.asgi import ValidationApp
 from responders.web.runtime import RuntimeConfig
 
 
+class ServerStartError(RuntimeError):
+    """The server never started; uvicorn has logged why."""
+
+
 class _QuietExitServer(uvicorn.Server):
     """A signal is a request to stop, and stopping after a clean shutdown is success:
     exit 0 rather than re-raising the signal as uvicorn does after its shutdown."""
@@ -40,7 +44,10 @@ def serve(config: RuntimeConfig, *, host: str, port: int, workers: int = 1) -> N
         "log_level": "warning",
     }
     if workers == 1:
-        _QuietExitServer(uvicorn.Config(ValidationApp(config), **common)).run()  # type: ignore[arg-type]
+        server = _QuietExitServer(uvicorn.Config(ValidationApp(config), **common))  # type: ignore[arg-type]
+        server.run()
+        if not server.started:  # port taken, or the runtime could not be built
+            raise ServerStartError(f"could not start on {host}:{port}; the reason is above")
     else:
         config.to_env()
         uvicorn.run("responders.web.asgi:create_app", factory=True, workers=workers, **common)  # type: ignore[arg-type]

@@ -530,3 +530,12 @@ def test_no_private_key_material_in_any_output(tmp_path: Path) -> None:
         text = result.stdout + result.stderr
         assert "PRIVATE KEY" not in text
         assert not any(body in text for body in bodies)
+
+
+def test_serve_refuses_clearly_before_starting(home: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    assert_user_error(cli("serve", "--home", empty), "ca init")
+    (home / "pki" / "ocsp-signer.key").unlink()
+    result = cli("serve", "--home", home, "--port", "1")
+    assert_user_error(result, "ocsp-signer.key")
+    assert_user_error(cli("serve", "--home", home, "--log-batch-seconds", "0"), "log-batch-seconds")
