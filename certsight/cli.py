@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from certsight.settings import Home
+from ingest.sources import SourceError
 from responders.pki.hierarchy import CaExistsError, init_ca
 from responders.pki.issuance import IssuanceError
 from responders.pki.keys import KeyType
@@ -46,6 +47,7 @@ _USER_ERRORS = (
     AmbiguousSerialError,
     ReasonError,
     ServerStartError,
+    SourceError,
 )
 
 
@@ -258,6 +260,22 @@ def serve(
     )
     errors.print(f"serving {role} on http://{host}:{port} (home {home.root}); Ctrl-C stops")
     serve_http(config, host=host, port=port, workers=workers)
+
+
+@main.command()
+@click.argument("sources", nargs=-1)
+@click.option(
+    "--lake",
+    "lake_dir",
+    default=None,
+    help="LAKE location (default HOME/lake); a local folder in this version",
+)
+@home_option
+def ingest(home: Home, sources: tuple[str, ...], lake_dir: str | None) -> None:
+    """Read RAW logs into the Parquet LAKE, exactly once (default source: HOME/raw)."""
+    from certsight.ingesting import run_ingest
+
+    run_ingest(home, list(sources), lake_dir, console=console)
 
 
 @main.command()

@@ -1,16 +1,19 @@
 """``certsight run``: the whole product as it stands, on one machine, on embedded defaults.
 
 Today that is the CA (created if missing), a few demo certificates (one of them
-revoked, so that both answers can be seen) and the OCSP and CRL services on
-127.0.0.1. Later stages (ingest, warehouse, dashboards) join here.
+revoked, so that both answers can be seen), the OCSP and CRL services on
+127.0.0.1, and the ingest of their logs into the Parquet LAKE every minute.
+Later stages (warehouse, dashboards) join here.
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 from rich.console import Console
 
+from certsight.ingesting import ingest_home, summary
 from certsight.serving import runtime_config
 from certsight.settings import Home
 from responders.pki.hierarchy import init_ca
@@ -23,6 +26,7 @@ from responders.web.server import serve
 
 DEMO_HOSTS = ("www.demo.internal", "api.demo.internal", "legacy.demo.internal")
 REVOKED_HOST = "legacy.demo.internal"
+INGEST_EVERY_S = 60.0
 
 
 def _now() -> datetime:
@@ -111,6 +115,31 @@ def run_demo(home: Home, *, port: int, console: Console) -> None:
         f"  curl -s {base}/crl/issuing-ca.crl | openssl crl -inform DER -noout -text",
         soft_wrap=True,
     )
-    console.print("\nCtrl-C stops the server and flushes the logs.")
+    console.print(f"lake  {home.lake}  (Parquet, ingested from the logs every minute)")
+    console.print("\nCtrl-C stops the server, flushes the logs and ingests them.")
     config = runtime_config(home, log_batch_seconds=10.0)
-    serve(config, host="127.0.0.1", port=port)
+    stop = threading.Event()
+    ingester = threading.Thread(
+        target=_ingest_every, args=(home, INGEST_EVERY_S, stop, console), daemon=True
+    )
+    ingester.start()
+    try:
+        serve(config, host="127.0.0.1", port=port)
+    finally:
+        stop.set()
+        ingester.join(timeout=60)
+        console.print(summary(ingest_home(home)))  # what the last log flush wrote
+
+
+def _ingest_every(home: Home, seconds: float, stop: threading.Event, console: Console) -> None:
+    """RAW -> LAKE in the background while the server runs; a failed round is reported
+    and retried at the next one (the ingest is exactly-once, so retrying is safe)."""
+    while True:
+        try:
+            report = ingest_home(home)
+            if report.sources:
+                console.print(summary(report))
+        except Exception as exc:  # noqa: BLE001 - keep serving; the next round retries
+            console.print(f"[red]ingest failed:[/] {exc}")
+        if stop.wait(seconds):
+            return

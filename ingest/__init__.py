@@ -1,1 +1,1 @@
-"""certsight: ingest."""
+"""RAW logs and certificate material -> the Parquet LAKE, exactly once."""

@@ -539,3 +539,17 @@ def test_serve_refuses_clearly_before_starting(home: Path, tmp_path: Path) -> No
     result = cli("serve", "--home", home, "--port", "1")
     assert_user_error(result, "ocsp-signer.key")
     assert_user_error(cli("serve", "--home", home, "--log-batch-seconds", "0"), "log-batch-seconds")
+
+
+def test_ingest_reads_home_raw_once_and_reports(home: Path) -> None:
+    issue(home, "lake.example.test")
+    first = ok("ingest", "--home", home)
+    assert "ingested into" in first.stdout and "certificates" in first.stdout
+    assert list((home / "lake" / "certificates").rglob("*.parquet"))
+    again = ok("ingest", "--home", home)
+    assert "0 new object(s)" in again.stdout
+    assert_user_error(cli("ingest", "--home", home, str(home / "missing")), "no such file")
+    assert_user_error(
+        cli("ingest", "--home", home, "--lake", "s3://bucket/lake"),
+        "not supported by this version yet",
+    )

@@ -1,0 +1,1 @@
+"""Readers of RAW formats: each turns one object into LAKE rows and quarantine rows."""

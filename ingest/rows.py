@@ -1,0 +1,108 @@
+"""Where readers put what they read: rows per LAKE table, and quarantine with reasons.
+
+Readers never drop anything: a record either becomes rows or one quarantine row,
+so that for every object records read = records written + records quarantined.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+RAW_LIMIT = 2000
+_HEX_EVEN = re.compile(r"(?:[0-9a-f]{2})+")
+
+
+class RecordError(ValueError):
+    """A record that cannot become rows; the message is the quarantine reason."""
+
+
+@dataclass
+class ObjectRows:
+    """Everything read from one RAW object."""
+
+    source_object: str
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    records_read: int = 0
+    records_written: int = 0
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        self.rows.setdefault(table, []).append(row)
+
+    def quarantine(
+        self, source: str, line: int | None, raw: bytes | str, reason: str, now: datetime
+    ) -> None:
+        text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
+        self.quarantined.append(
+            {
+                "source": source,
+                "source_object": self.source_object,
+                "line": line,
+                "raw": text[:RAW_LIMIT],
+                "reason": reason,
+                "ingested_at": now,
+            }
+        )
+
+    def row_counts(self) -> dict[str, int]:
+        return {table: len(rows) for table, rows in self.rows.items()}
+
+
+def timestamp(value: Any, name: str) -> datetime:
+    """An ISO 8601 time with an offset or ``Z``, as UTC; RecordError otherwise."""
+    if not isinstance(value, str):
+        raise RecordError(f"{name} is missing or not a string")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise RecordError(f"{name} is not an ISO 8601 time: {value[:40]!r}") from None
+    if moment.tzinfo is None:
+        raise RecordError(f"{name} has no time zone: {value[:40]!r}")
+    return moment.astimezone(UTC)
+
+
+def optional_timestamp(value: Any, name: str) -> datetime | None:
+    return None if value is None else timestamp(value, name)
+
+
+def text(value: Any, name: str, *, required: bool = False) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise RecordError(f"{name} is {'missing' if value is None else 'not a string'}")
+    return value
+
+
+def integer(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RecordError(f"{name} is not an integer")
+    return value
+
+
+def number(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RecordError(f"{name} is not a number")
+    return float(value)
+
+
+def flag(value: Any, name: str) -> bool | None:
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise RecordError(f"{name} is not true or false")
+    return value
+
+
+def hex_text(value: Any, name: str, *, required: bool = False) -> str | None:
+    """Lowercase hex with an even number of digits: the LAKE's spelling of serials and hashes."""
+    found = text(value, name, required=required)
+    if found is not None and not _HEX_EVEN.fullmatch(found):
+        raise RecordError(f"{name} is not lowercase even-length hex: {found[:60]!r}")
+    return found

@@ -1,0 +1,162 @@
+"""Responder logs and issuance events into rows, and bad input into quarantine."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ingest.reader import lines, sniff
+from ingest.run import read_object
+from ingest.sources import find_local
+from tests.conftest import PkiHome
+from tests.ingest.conftest import as_lines, issuance_records, responder_records, write_jsonl
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def test_every_record_shape_becomes_rows(pki_home: PkiHome, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "raw" / "a.jsonl.gz", as_lines(responder_records(pki_home)))
+    report, rows = read_object(find_local([str(path)])[0], NOW)
+    assert rows is not None
+    assert (report.records_read, report.records_written, report.quarantined) == (5, 5, 0)
+    ocsp = rows.rows["ocsp_requests"]
+    assert len(ocsp) == 3  # two CertIDs, and one row for the malformed request
+    assert [r["cert_status"] for r in ocsp] == ["good", "revoked", None]
+    assert [r["hash_algorithm"] for r in ocsp] == ["sha1", "sha256", None]
+    assert ocsp[0]["serial"] == pki_home.good_serial and ocsp[1]["serial"] == (
+        pki_home.revoked_serial
+    )
+    assert ocsp[2]["response_status"] == "malformedRequest" and ocsp[2]["serial"] is None
+    assert ocsp[0]["event_time"].tzinfo is not None and ocsp[0]["source"] == "lambda"
+    assert {r["source_line"] for r in ocsp} == {1, 2}
+    crl = rows.rows["crl_fetches"]
+    assert len(crl) == 1 and crl[0]["crl_name"] == "issuing-ca" and crl[0]["crl_number"] >= 1
+    assert (
+        crl[0]["cf_request_id"] == "cf1=="
+        and crl[0]["issuer_key_sha1"] == (ocsp[0]["issuer_key_sha1"])
+    )
+    downloads = rows.rows["artifact_downloads"]
+    assert [(d["kind"], d["name"]) for d in downloads] == [
+        ("ca-certificate", "root-ca"),
+        ("other", "/wp-admin"),
+    ]
+
+
+def test_issuance_events_become_inventory_and_revocations(
+    pki_home: PkiHome, tmp_path: Path
+) -> None:
+    events = issuance_records(pki_home)
+    path = write_jsonl(tmp_path / "events.jsonl.gz", as_lines(events))
+    _, rows = read_object(find_local([str(path)])[0], NOW)
+    assert rows is not None
+    serials = {r["serial"] for r in rows.rows["certificates"]}
+    assert {pki_home.good_serial, pki_home.revoked_serial} <= serials
+    profiles = {r["profile"] for r in rows.rows["certificates"]}
+    assert {"tls-server", "sub-ca", "ocsp-signer"} <= profiles
+    [revocation] = rows.rows["revocations"]
+    assert revocation["serial"] == pki_home.revoked_serial
+    assert revocation["revocation_reason"] == "keyCompromise"
+    good = next(r for r in rows.rows["certificates"] if r["serial"] == pki_home.good_serial)
+    assert good["sans"] == ["good.example.test"] and good["not_after"] > good["not_before"]
+
+
+BAD = [
+    (b"{not json", "not JSON"),
+    (b"[1, 2]", "not an object"),
+    (b'{"log": "smtp"}', "unknown record kind"),
+    (b'{"log": "ocsp", "event_time": "yesterday"}', "event_time is not an ISO 8601 time"),
+    (b'{"log": "ocsp"}', "event_time is missing"),
+    (
+        b'{"log": "ocsp", "event_time": "2026-11-28T10:00:00Z", "cert_ids": {"a": 1}}',
+        "cert_ids is not a list",
+    ),
+    (
+        b'{"log": "ocsp", "event_time": "2026-11-28T10:00:00Z", "cert_ids": [{"serial": "ABC"}]}',
+        "serial is not lowercase even-length hex",
+    ),
+    (
+        b'{"log": "ocsp", "event_time": "2026-11-28T10:00:00Z", "http_status": "200"}',
+        "http_status is not an integer",
+    ),
+    (
+        b'{"log": "issuance", "event": "renamed", "issuer_key_sha1": "ab", "serial": "01"}',
+        "unknown issuance event",
+    ),
+    (
+        b'{"log": "crl", "event_time": "2026-11-28T10:00:00", "path": "/crl/x.crl"}',
+        "has no time zone",
+    ),
+]
+
+
+def test_bad_records_are_quarantined_with_reason_and_line(tmp_path: Path) -> None:
+    good = b'{"log": "ocsp", "event_time": "2026-11-28T10:00:00.000001Z", "cert_ids": []}'
+    path = write_jsonl(
+        tmp_path / "mixed.jsonl", [good, *[b for b, _ in BAD], b"", good], compress=False
+    )
+    report, rows = read_object(find_local([str(path)])[0], NOW)
+    assert rows is not None
+    assert report.records_read == len(BAD) + 2
+    assert report.records_written == 2 and report.quarantined == len(BAD)
+    for row, (raw, reason) in zip(rows.quarantined, BAD, strict=True):
+        assert reason in row["reason"], (row["reason"], reason)
+        assert row["raw"] == raw.decode()
+    assert [q["line"] for q in rows.quarantined] == list(range(2, 2 + len(BAD)))
+
+
+def test_truncated_gzip_keeps_what_was_readable(pki_home: PkiHome, tmp_path: Path) -> None:
+    records = responder_records(pki_home) * 400
+    data = gzip.compress(b"\n".join(as_lines(records)) + b"\n")
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    report, rows = read_object(find_local([str(path)])[0], NOW)
+    assert rows is not None
+    assert 0 < report.records_written < len(records)
+    assert report.records_read == report.records_written + report.quarantined
+    assert "truncated or corrupt gzip" in rows.quarantined[-1]["reason"]
+
+
+def test_formats_are_told_by_content_not_name(tmp_path: Path) -> None:
+    (tmp_path / "log.txt").write_bytes(gzip.compress(b'{"log": "ocsp"}\n'))
+    (tmp_path / "x.jsonl.gz").write_bytes(b"#Version: 1.0\n#Fields: date time\n")
+    (tmp_path / "y.json").write_bytes(b"-----BEGIN CERTIFICATE-----\n")
+    (tmp_path / "z").write_bytes(b"\x00\x01 binary junk")
+    (tmp_path / "empty.gz").write_bytes(gzip.compress(b""))
+    kinds = {p.name: sniff(p).format for p in tmp_path.iterdir()}
+    assert kinds == {
+        "log.txt": "json-lines",
+        "x.jsonl.gz": "cloudfront",
+        "y.json": "pem",
+        "z": "unknown",
+        "empty.gz": "empty",
+    }
+    report, rows = read_object(find_local([str(tmp_path / "z")])[0], NOW)
+    assert rows is not None and report.quarantined == 1 and report.records_read == 1
+    report, rows = read_object(find_local([str(tmp_path / "x.jsonl.gz")])[0], NOW)
+    assert rows is None and report.skipped and "left in RAW" in report.skipped
+
+
+def test_sources_skip_hidden_and_temporary_files(tmp_path: Path) -> None:
+    (tmp_path / "dt=2026-11-28").mkdir()
+    (tmp_path / "dt=2026-11-28" / "a.jsonl.gz").write_bytes(b"x")
+    (tmp_path / "dt=2026-11-28" / ".a.jsonl.gz.tmp").write_bytes(b"x")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "b").write_bytes(b"x")
+    found = find_local([str(tmp_path)])
+    assert [Path(f.uri).name for f in found] == ["a.jsonl.gz"]
+    assert [Path(f.uri).name for f in find_local([str(tmp_path / "dt=*" / "*.gz")])] == [
+        "a.jsonl.gz"
+    ]
+
+
+def test_lines_number_from_one(tmp_path: Path) -> None:
+    path = tmp_path / "p"
+    path.write_bytes(b"a\nb\n")
+    assert list(lines(path, compressed=False)) == [(1, b"a\n"), (2, b"b\n")]
+    with pytest.raises(ValueError, match="no such file"):
+        find_local([str(tmp_path / "missing")])
+    assert orjson.loads(b"{}") == {}
