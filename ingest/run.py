@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ingest.formats.cloudfront import RequestCache, read_cloudfront
 from ingest.formats.responder_logs import read_json_lines
 from ingest.lake import LocalLake, RunManifest, new_run_id
 from ingest.reader import TruncatedObjectError, lines, sniff
@@ -21,7 +22,7 @@ from ingest.schema import TABLES
 from ingest.sources import SourceObject
 
 MAX_BUFFERED_ROWS = 500_000
-NOT_YET = {"cloudfront", "pem", "der"}  # formats a later version reads; left for it
+NOT_YET = {"pem", "der"}  # formats a later version reads; left for it
 
 
 @dataclass
@@ -44,7 +45,9 @@ class IngestReport:
     rolled_back: int = 0
 
 
-def read_object(source: SourceObject, now: datetime) -> tuple[SourceReport, ObjectRows | None]:
+def read_object(
+    source: SourceObject, now: datetime, requests: RequestCache | None = None
+) -> tuple[SourceReport, ObjectRows | None]:
     path = Path(source.uri)
     opened = sniff(path)
     report = SourceReport(source.uri, opened.format)
@@ -52,9 +55,13 @@ def read_object(source: SourceObject, now: datetime) -> tuple[SourceReport, Obje
         report.skipped = f"{opened.format} is not read by this version yet; left in RAW"
         return report, None
     out = ObjectRows(source.uri)
-    if opened.format == "json-lines":
+    if opened.format in ("json-lines", "cloudfront"):
         try:
-            read_json_lines(lines(path, opened.compressed), out, now)
+            if opened.format == "json-lines":
+                read_json_lines(lines(path, opened.compressed), out, now)
+            else:
+                cache: RequestCache = {} if requests is None else requests
+                read_cloudfront(lines(path, opened.compressed), out, now, cache)
         except TruncatedObjectError as exc:
             out.records_read += 1
             out.quarantine(opened.format, exc.line + 1, b"", str(exc), now)
@@ -119,11 +126,12 @@ def ingest(
     report.rolled_forward, report.rolled_back = lake.recover()
     known = lake.ingested_keys()
     run = _Run(lake, clock())
+    requests: RequestCache = {}  # each distinct OCSP GET string is decoded once per run
     for source in objects:
         if source.key in known:
             report.already_ingested += 1
             continue
-        source_report, rows = read_object(source, clock())
+        source_report, rows = read_object(source, clock(), requests)
         report.sources.append(source_report)
         if rows is not None:
             run.add(source, source_report, rows)
