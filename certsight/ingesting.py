@@ -71,7 +71,7 @@ def print_report(report: IngestReport, lake: LocalLake, console: Console) -> Non
                 str(source.records_read),
                 str(source.records_written),
                 str(source.quarantined),
-                source.skipped or rows,
+                rows,
             )
         console.print(table)
     read = sum(s.records_read for s in report.sources)

@@ -69,3 +69,19 @@ def lines(path: Path, compressed: bool) -> Iterator[tuple[int, bytes]]:
                 yield number, line
     except (EOFError, OSError, zlib.error) as exc:
         raise TruncatedObjectError(number, str(exc) or type(exc).__name__) from None
+
+
+MAX_WHOLE_OBJECT = 512 * 1024 * 1024
+
+
+def read_all(path: Path, compressed: bool) -> bytes:
+    """A whole (certificate or CRL) object; CRLs of millions of entries still fit."""
+    if path.stat().st_size > MAX_WHOLE_OBJECT:
+        raise TruncatedObjectError(0, f"object larger than {MAX_WHOLE_OBJECT} bytes")
+    if not compressed:
+        return path.read_bytes()
+    try:
+        with gzip.open(path, "rb") as handle:
+            return handle.read(MAX_WHOLE_OBJECT + 1)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise TruncatedObjectError(0, str(exc) or type(exc).__name__) from None

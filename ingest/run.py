@@ -13,16 +13,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ingest.formats.certificates import fingerprint, read_certificates
 from ingest.formats.cloudfront import RequestCache, read_cloudfront
 from ingest.formats.responder_logs import read_json_lines
 from ingest.lake import LocalLake, RunManifest, new_run_id
-from ingest.reader import TruncatedObjectError, lines, sniff
+from ingest.reader import TruncatedObjectError, lines, read_all, sniff
 from ingest.rows import ObjectRows
 from ingest.schema import TABLES
 from ingest.sources import SourceObject
 
 MAX_BUFFERED_ROWS = 500_000
-NOT_YET = {"pem", "der"}  # formats a later version reads; left for it
 
 
 @dataclass
@@ -33,7 +33,6 @@ class SourceReport:
     records_written: int = 0
     quarantined: int = 0
     rows: dict[str, int] = field(default_factory=dict)
-    skipped: str | None = None
 
 
 @dataclass
@@ -47,29 +46,32 @@ class IngestReport:
 
 def read_object(
     source: SourceObject, now: datetime, requests: RequestCache | None = None
-) -> tuple[SourceReport, ObjectRows | None]:
+) -> tuple[SourceReport, ObjectRows]:
     path = Path(source.uri)
     opened = sniff(path)
     report = SourceReport(source.uri, opened.format)
-    if opened.format in NOT_YET:
-        report.skipped = f"{opened.format} is not read by this version yet; left in RAW"
-        return report, None
     out = ObjectRows(source.uri)
-    if opened.format in ("json-lines", "cloudfront"):
+    if opened.format in ("json-lines", "cloudfront", "pem", "der"):
         try:
             if opened.format == "json-lines":
                 read_json_lines(lines(path, opened.compressed), out, now)
-            else:
+            elif opened.format == "cloudfront":
                 cache: RequestCache = {} if requests is None else requests
                 read_cloudfront(lines(path, opened.compressed), out, now, cache)
+            else:
+                read_certificates(read_all(path, opened.compressed), opened.format, out, now)
         except TruncatedObjectError as exc:
             out.records_read += 1
             out.quarantine(opened.format, exc.line + 1, b"", str(exc), now)
     elif opened.format == "unknown":
         out.records_read += 1
-        with path.open("rb") as handle:
-            head = handle.read(2000)
-        out.quarantine("unknown", None, head, "not a format certsight reads (by content)", now)
+        out.quarantine(
+            "unknown",
+            None,
+            fingerprint(path.read_bytes()),
+            "not a format certsight reads (by content)",
+            now,
+        )
     report.records_read = out.records_read
     report.records_written = out.records_written
     report.quarantined = len(out.quarantined)
@@ -133,13 +135,12 @@ def ingest(
             continue
         source_report, rows = read_object(source, clock(), requests)
         report.sources.append(source_report)
-        if rows is not None:
-            run.add(source, source_report, rows)
-            if run.buffered >= MAX_BUFFERED_ROWS:
-                finished = run.finish()
-                if finished:
-                    report.runs.append(finished)
-                run = _Run(lake, clock())
+        run.add(source, source_report, rows)
+        if run.buffered >= MAX_BUFFERED_ROWS:
+            finished = run.finish()
+            if finished:
+                report.runs.append(finished)
+            run = _Run(lake, clock())
         if on_object is not None:
             on_object(source_report)
     finished = run.finish()

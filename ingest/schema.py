@@ -166,6 +166,30 @@ REVOCATIONS = Table(
     ),
 )
 
+ISSUERS = Table(
+    "issuers",
+    "one row per CA certificate seen: the hashes that let CertIDs of any hash algorithm "
+    "find their issuer",
+    "not_before",
+    (
+        Column(
+            "issuer_key_sha1",
+            pa.string(),
+            "certsight's issuer key: SHA-1 of the public "
+            "key bits (hex); also the SHA-1 CertID key hash",
+            nullable=False,
+        ),
+        Column("subject", pa.string(), "RFC 4514 subject"),
+        Column("name_sha1", pa.string(), "SHA-1 of the DER subject: the SHA-1 CertID name hash"),
+        Column("name_sha256", pa.string(), "SHA-256 CertID name hash"),
+        Column("key_sha256", pa.string(), "SHA-256 CertID key hash"),
+        Column("not_before", TIMESTAMP, "validity start", nullable=False),
+        Column("not_after", TIMESTAMP, "validity end"),
+        Column("self_signed", pa.bool_(), "a root"),
+        *_ORIGIN,
+    ),
+)
+
 QUARANTINE = Table(
     "quarantine",
     "one row per input record that could not be ingested, with the reason",
@@ -182,7 +206,15 @@ QUARANTINE = Table(
 
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (OCSP_REQUESTS, CRL_FETCHES, ARTIFACT_DOWNLOADS, CERTIFICATES, REVOCATIONS, QUARANTINE)
+    for t in (
+        OCSP_REQUESTS,
+        CRL_FETCHES,
+        ARTIFACT_DOWNLOADS,
+        CERTIFICATES,
+        REVOCATIONS,
+        ISSUERS,
+        QUARANTINE,
+    )
 }
 
 

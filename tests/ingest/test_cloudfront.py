@@ -146,7 +146,7 @@ def test_every_era_maps_columns_by_header(tmp_path: Path, era: int) -> None:
     ]
     path = write_log(tmp_path / f"E2EXAMPLE.{era}.gz", fields, lines)
     report, rows = read_object(find_local([str(path)])[0], NOW)
-    assert rows is not None and report.format == "cloudfront"
+    assert report.format == "cloudfront"
     assert (report.records_read, report.records_written, report.quarantined) == (5, 5, 0)
     ocsp = rows.rows["ocsp_requests"]
     assert [r["serial"] for r in ocsp] == [
@@ -186,7 +186,6 @@ def test_nonce_and_plus_signs_survive_decoding(tmp_path: Path) -> None:
     lines = [line(FIELDS_33, **{"cs-uri-stem": stem}) for stem in stems]
     path = write_log(tmp_path / "n.gz", FIELDS_33, lines)
     _, rows = read_object(find_local([str(path)])[0], NOW)
-    assert rows is not None
     assert [r["nonce"] for r in rows.rows["ocsp_requests"]] == [True, True, True]
     assert len({r["serial"] for r in rows.rows["ocsp_requests"]}) == 1
 
@@ -214,7 +213,6 @@ def test_bad_lines_are_quarantined_and_the_rest_read(tmp_path: Path) -> None:
         tmp_path / "bad.log", FIELDS_33, [good, *[b for b, _ in bad], good], compress=False
     )
     report, rows = read_object(find_local([str(path)])[0], NOW)
-    assert rows is not None
     assert (report.records_read, report.records_written, report.quarantined) == (8, 2, 6)
     for row, (_, reason) in zip(rows.quarantined, bad, strict=True):
         assert reason in row["reason"], row["reason"]
@@ -235,7 +233,6 @@ def test_lines_before_a_header_and_repeated_headers(tmp_path: Path) -> None:
     path.write_text("#Version: 1.0\n" + text)
     # The first data line comes before any #Fields: it is quarantined, the rest is read.
     report, rows = read_object(find_local([str(path)])[0], NOW)
-    assert rows is not None
     assert (report.records_read, report.records_written, report.quarantined) == (2, 1, 1)
     assert "before any #Fields" in rows.quarantined[0]["reason"]
 

@@ -50,7 +50,6 @@ def staged_run(lake: LocalLake, raw: Path) -> _Run:
     run = _Run(lake, now())
     for source in find_local([str(raw)]):
         source_report, rows = read_object(source, now())
-        assert rows is not None
         run.add(source, source_report, rows)
     for table, rows_of_table in run.tables.items():
         run.manifest.files += lake.stage(run.manifest.run_id, TABLES[table], rows_of_table)
