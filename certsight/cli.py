@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from certsight.settings import Home
+from ingest.locking import LakeBusyError
+from ingest.schema import TABLES
 from ingest.sources import SourceError
 from responders.pki.hierarchy import CaExistsError, init_ca
 from responders.pki.issuance import IssuanceError
@@ -48,6 +50,7 @@ _USER_ERRORS = (
     ReasonError,
     ServerStartError,
     SourceError,
+    LakeBusyError,
 )
 
 
@@ -276,6 +279,34 @@ def ingest(home: Home, sources: tuple[str, ...], lake_dir: str | None) -> None:
     from certsight.ingesting import run_ingest
 
     run_ingest(home, list(sources), lake_dir, console=console)
+
+
+@main.group()
+def lake() -> None:
+    """LAKE maintenance."""
+
+
+@lake.command("compact")
+@click.option("--lake", "lake_dir", default=None, help="LAKE location (default HOME/lake)")
+@click.option(
+    "--table",
+    type=click.Choice(sorted(TABLES)),
+    default=None,
+    help="only this table (default: all)",
+)
+@home_option
+def lake_compact(home: Home, lake_dir: str | None, table: str | None) -> None:
+    """Merge each partition's small Parquet files into few large ones, atomically."""
+    from certsight.ingesting import lake_for
+    from ingest.compact import compact
+
+    done = compact(lake_for(home, lake_dir), utc_now(), table=table)
+    for item in done:
+        console.print(
+            f"{item.table}/{item.partition}: {item.files_before} files -> "
+            f"{item.files_after} ({item.rows} rows)"
+        )
+    console.print(f"{len(done)} partition(s) compacted")
 
 
 @main.command()

@@ -17,6 +17,7 @@ from ingest.formats.certificates import fingerprint, read_certificates
 from ingest.formats.cloudfront import RequestCache, read_cloudfront
 from ingest.formats.responder_logs import read_json_lines
 from ingest.lake import LocalLake, RunManifest, new_run_id
+from ingest.locking import exclusive
 from ingest.reader import TruncatedObjectError, lines, read_all, sniff
 from ingest.rows import ObjectRows
 from ingest.schema import TABLES
@@ -123,6 +124,16 @@ def ingest(
     clock: Callable[[], datetime],
     *,
     on_object: Callable[[SourceReport], None] | None = None,
+) -> IngestReport:
+    with exclusive(lake.root):
+        return _ingest(objects, lake, clock, on_object)
+
+
+def _ingest(
+    objects: Iterable[SourceObject],
+    lake: LocalLake,
+    clock: Callable[[], datetime],
+    on_object: Callable[[SourceReport], None] | None,
 ) -> IngestReport:
     report = IngestReport()
     report.rolled_forward, report.rolled_back = lake.recover()
