@@ -17,6 +17,7 @@ from certsight.settings import Home
 from ingest.locking import LakeBusyError
 from ingest.schema import TABLES
 from ingest.sources import SourceError
+from ingest.storage import StorageError
 from responders.pki.hierarchy import CaExistsError, init_ca
 from responders.pki.issuance import IssuanceError
 from responders.pki.keys import KeyType
@@ -51,6 +52,7 @@ _USER_ERRORS = (
     ServerStartError,
     SourceError,
     LakeBusyError,
+    StorageError,
 )
 
 

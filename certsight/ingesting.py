@@ -5,33 +5,43 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from certsight.settings import Home
-from ingest.lake import LocalLake
+from ingest.lake import Lake
 from ingest.run import IngestReport, SourceReport, ingest
-from ingest.sources import SourceError, find_local
+from ingest.sources import SourceError, find_sources
+from ingest.storage import StorageError
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def lake_for(home: Home, lake_dir: str | None) -> LocalLake:
-    if lake_dir and lake_dir.startswith("s3://"):
-        raise SourceError("an s3:// LAKE is not supported by this version yet")
-    return LocalLake(Path(lake_dir).expanduser().absolute() if lake_dir else home.lake)
+def lake_for(home: Home, lake_uri: str | None) -> Lake:
+    return Lake.at(lake_uri or str(home.lake))
 
 
 def run_ingest(
     home: Home, sources: list[str], lake_dir: str | None, *, console: Console
 ) -> IngestReport:
+    try:
+        return _run_ingest(home, sources, lake_dir, console=console)
+    except (OSError, BotoCoreError, ClientError) as exc:
+        # The ingest itself could not work: unreachable bucket, no permission, disk full.
+        raise StorageError(f"ingest could not run: {exc}") from exc
+
+
+def _run_ingest(
+    home: Home, sources: list[str], lake_dir: str | None, *, console: Console
+) -> IngestReport:
     lake = lake_for(home, lake_dir)
     if not sources and not home.raw.exists():
         raise SourceError(f"nothing to ingest: {home.raw} does not exist")
-    objects = find_local(sources or [str(home.raw)])
+    objects = find_sources(sources or [str(home.raw)])
     with Progress(
         TextColumn("ingest"),
         BarColumn(),
@@ -50,14 +60,14 @@ def run_ingest(
     return report
 
 
-def print_report(report: IngestReport, lake: LocalLake, console: Console) -> None:
+def print_report(report: IngestReport, lake: Lake, console: Console) -> None:
     if report.rolled_forward or report.rolled_back:
         console.print(
             f"recovered an interrupted ingest: {report.rolled_forward} run(s) "
             f"completed, {report.rolled_back} discarded and read again"
         )
     if report.sources:
-        table = Table(title=f"ingested into {lake.root}")
+        table = Table(title=f"ingested into {lake.uri}")
         for column in ("source", "format", "records", "written", "quarantined", "rows"):
             table.add_column(
                 column,
@@ -85,7 +95,7 @@ def print_report(report: IngestReport, lake: LocalLake, console: Console) -> Non
 def ingest_home(home: Home) -> IngestReport:
     """The RAW of this home into its LAKE, quietly: what ``certsight run`` does each minute."""
     return ingest(
-        find_local([str(home.raw)]) if home.raw.exists() else [], lake_for(home, None), _now
+        find_sources([str(home.raw)]) if home.raw.exists() else [], lake_for(home, None), _now
     )
 
 

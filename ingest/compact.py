@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from ingest.lake import ROWS_PER_FILE, STAGING, LocalLake, new_run_id
+from ingest.lake import ROWS_PER_FILE, STAGING, Lake, new_run_id
 from ingest.locking import exclusive
 from ingest.schema import TABLES
 
@@ -57,24 +57,25 @@ def _exchange(first: Path, second: Path) -> None:
 
 
 def compact(
-    lake: LocalLake, now: datetime, *, table: str | None = None, min_files: int = 2
+    lake: Lake, now: datetime, *, table: str | None = None, min_files: int = 2
 ) -> list[Compacted]:
     done: list[Compacted] = []
-    with exclusive(lake.root):
+    root = lake.local_path()
+    with exclusive(root):
         lake.recover()
         for name in [table] if table else list(TABLES):
-            folder = lake.root / name
+            folder = root / name
             if not folder.is_dir():
                 continue
             for partition in sorted(p for p in folder.iterdir() if p.name.startswith("dt=")):
-                result = _compact_partition(lake, name, partition, now, min_files)
+                result = _compact_partition(root, name, partition, now, min_files)
                 if result is not None:
                     done.append(result)
     return done
 
 
 def _compact_partition(
-    lake: LocalLake, table: str, partition: Path, now: datetime, min_files: int
+    root: Path, table: str, partition: Path, now: datetime, min_files: int
 ) -> Compacted | None:
     files = sorted(partition.glob("*.parquet"))
     small = [f for f in files if f.stat().st_size < SMALL_FILE_BYTES]
@@ -83,7 +84,7 @@ def _compact_partition(
     schema = TABLES[table].schema
     data = pq.read_table(files, schema=schema).sort_by(TABLES[table].time_column)
     run_id = new_run_id(now)
-    staged = lake.root / STAGING / run_id / table / partition.name
+    staged = root / STAGING / run_id / table / partition.name
     staged.mkdir(parents=True)
     count = 0
     for index in range(0, max(data.num_rows, 1), ROWS_PER_FILE):
@@ -93,5 +94,5 @@ def _compact_partition(
         os.replace(temporary, target)
         count += 1
     _exchange(staged, partition)
-    shutil.rmtree(lake.root / STAGING / run_id)
+    shutil.rmtree(root / STAGING / run_id)
     return Compacted(table, partition.name, len(files), count, data.num_rows)

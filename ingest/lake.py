@@ -1,24 +1,23 @@
-"""The LAKE on a local file system: Parquet files, Hive partitions, an ingest manifest.
+"""The LAKE: Parquet files in Hive partitions, and an ingest manifest, on a local
+folder or an S3 prefix.
 
 Exactly once, and nothing half-visible, through a small commit protocol:
 
-1. every file of a run is written under ``_staging/<run>/`` (temporary name, then
-   rename, so even staging holds only complete files);
-2. the run's manifest ``_manifest/<run>.json`` (sources and files) is written the
-   same way: this is the commit point;
-3. the files are renamed from staging into ``<table>/dt=YYYY-MM-DD/``.
+1. every file of a run is written under ``_staging/<run>/`` (complete objects:
+   a temporary name and a rename locally, a single PUT on S3);
+2. the run's manifest ``_manifest/<run>.json`` (its sources and files) is
+   written the same way: this is the commit point;
+3. the files are moved from staging into ``<table>/dt=YYYY-MM-DD/``.
 
 A run killed before step 2 leaves staging that the next run deletes (its sources
-are not in any manifest, so they are read again). A run killed after step 2 is
-rolled forward by the next run, which finishes the renames. Readers of the table
-folders therefore never see a file twice or a file of an uncommitted run.
+are in no manifest, so they are read again). A run killed after step 2 is rolled
+forward by the next run, which finishes the moves. Readers of the table folders
+therefore never see a file twice or a file of an uncommitted run.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,8 +27,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pyarrow import fs as pafs
 
 from ingest.schema import TABLES, Table
+from ingest.storage import Location, StorageError, location
 
 MANIFEST = "_manifest"
 STAGING = "_staging"
@@ -59,28 +60,73 @@ def new_run_id(now: datetime) -> str:
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+class Lake:
+    def __init__(self, where: Location) -> None:
+        self.where = where
+        self.fs = where.filesystem
 
+    @classmethod
+    def at(cls, uri: str) -> Lake:
+        return cls(location(uri))
 
-class LocalLake:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    @property
+    def uri(self) -> str:
+        return self.where.uri
+
+    def local_path(self) -> Path:
+        """The folder of a local LAKE (compaction swaps folders, which S3 cannot)."""
+        if self.where.is_s3:
+            raise StorageError(f"{self.uri}: this operation needs a local LAKE")
+        return Path(self.where.root)
+
+    # -- plumbing ---------------------------------------------------------------
+    def _info(self, path: str) -> pafs.FileInfo:
+        try:
+            info: pafs.FileInfo = self.fs.get_file_info(path)
+        except OSError as exc:
+            raise StorageError(f"{self.uri}: {exc}") from exc
+        return info
+
+    def _list(self, path: str, *, recursive: bool = False) -> list[pafs.FileInfo]:
+        try:
+            found: list[pafs.FileInfo] = self.fs.get_file_info(
+                pafs.FileSelector(path, allow_not_found=True, recursive=recursive)
+            )
+        except OSError as exc:
+            raise StorageError(f"{self.uri}: {exc}") from exc
+        return found
+
+    def _put(self, path: str, data: bytes) -> None:
+        """A complete object: on S3 one PUT is atomic; locally write aside, then rename."""
+        if self.where.is_s3:
+            with self.fs.open_output_stream(path) as stream:
+                stream.write(data)
+            return
+        parent, _, name = path.rpartition("/")
+        self.fs.create_dir(parent, recursive=True)
+        temporary = f"{parent}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
+        with self.fs.open_output_stream(temporary) as stream:
+            stream.write(data)
+        self.fs.move(temporary, path)
+
+    def _write_parquet(self, data: pa.Table, path: str) -> None:
+        if self.where.is_s3:
+            pq.write_table(data, path, filesystem=self.fs, compression="zstd")
+            return
+        parent, _, name = path.rpartition("/")
+        self.fs.create_dir(parent, recursive=True)
+        temporary = f"{parent}/.{name}.tmp"
+        pq.write_table(data, temporary, filesystem=self.fs, compression="zstd")
+        self.fs.move(temporary, path)
 
     # -- state ------------------------------------------------------------------
     def manifests(self) -> list[RunManifest]:
-        folder = self.root / MANIFEST
-        if not folder.is_dir():
-            return []
         runs = []
-        for path in sorted(folder.glob("*.json")):
-            data = json.loads(path.read_bytes())
+        for info in sorted(self._list(self.where.path(MANIFEST)), key=lambda i: i.path):
+            if info.type != pafs.FileType.File or not info.base_name.endswith(".json"):
+                continue
+            with self.fs.open_input_stream(info.path) as stream:
+                data = json.loads(stream.read())
             runs.append(
                 RunManifest(data["run_id"], data["started_at"], data["sources"], data["files"])
             )
@@ -91,18 +137,20 @@ class LocalLake:
 
     def recover(self) -> tuple[int, int]:
         """Roll committed runs forward and uncommitted ones back; returns (forward, back)."""
-        staging = self.root / STAGING
-        if not staging.is_dir():
+        staged = [
+            i for i in self._list(self.where.path(STAGING)) if i.type == pafs.FileType.Directory
+        ]
+        if not staged:
             return 0, 0
         committed = {run.run_id: run for run in self.manifests()}
         forward = back = 0
-        for run_dir in sorted(p for p in staging.iterdir() if p.is_dir()):
-            run = committed.get(run_dir.name)
+        for info in staged:
+            run = committed.get(info.base_name)
             if run is None:
-                shutil.rmtree(run_dir)
+                self.fs.delete_dir(info.path)
                 back += 1
             else:
-                self._publish(run)
+                self.publish(run)
                 forward += 1
         return forward, back
 
@@ -113,42 +161,36 @@ class LocalLake:
         if not rows:
             return []
         data = pa.Table.from_pylist(rows, schema=table.schema)
-        times = data.column(table.time_column)
-        days = pc.strftime(times, format="%Y-%m-%d")
-        data = data.append_column("dt", days)
+        days = pc.strftime(data.column(table.time_column), format="%Y-%m-%d")
         written = []
         for day in sorted(set(days.to_pylist())):
-            part = data.filter(pc.equal(data.column("dt"), day)).drop_columns(["dt"])
-            part = part.sort_by(table.time_column)
+            part = data.filter(pc.equal(days, day)).sort_by(table.time_column)
             for index in range(0, part.num_rows, ROWS_PER_FILE):
-                chunk = part.slice(index, ROWS_PER_FILE)
                 relative = f"{table.name}/dt={day}/part-{run_id}-{index // ROWS_PER_FILE}.parquet"
-                target = self.root / STAGING / run_id / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                temporary = target.with_name(f".{target.name}.tmp")
-                pq.write_table(chunk, temporary, compression="zstd")
-                os.replace(temporary, target)
+                self._write_parquet(
+                    part.slice(index, ROWS_PER_FILE), self.where.path(STAGING, run_id, relative)
+                )
                 written.append(relative)
         return written
 
     def commit(self, manifest: RunManifest) -> None:
-        _atomic_write(self.root / MANIFEST / f"{manifest.run_id}.json", manifest.to_json())
+        self._put(self.where.path(MANIFEST, f"{manifest.run_id}.json"), manifest.to_json())
 
     def publish(self, manifest: RunManifest) -> None:
-        self._publish(manifest)
-
-    def _publish(self, manifest: RunManifest) -> None:
-        staged = self.root / STAGING / manifest.run_id
         for relative in manifest.files:
-            source, target = staged / relative, self.root / relative
-            if source.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(source, target)
-        shutil.rmtree(staged, ignore_errors=True)
+            source = self.where.path(STAGING, manifest.run_id, relative)
+            if self._info(source).type == pafs.FileType.File:
+                target = self.where.path(relative)
+                if not self.where.is_s3:  # S3 has no folders to create
+                    self.fs.create_dir(target.rpartition("/")[0], recursive=True)
+                self.fs.move(source, target)  # S3: copy, then delete
+        staged = self.where.path(STAGING, manifest.run_id)
+        if self._info(staged).type != pafs.FileType.NotFound:
+            self.fs.delete_dir(staged)
 
     def read(self, table: str) -> pa.Table:
         """A table as readers see it (tests, `certsight sql` later)."""
-        folder = self.root / table
-        if not folder.is_dir():
+        folder = self.where.path(table)
+        if self._info(folder).type == pafs.FileType.NotFound:
             return TABLES[table].schema.empty_table()
-        return pq.read_table(folder, partitioning="hive")
+        return pq.read_table(folder, filesystem=self.fs, partitioning="hive")

@@ -6,7 +6,9 @@ import gzip
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import IO
+
+from ingest.storage import open_binary
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -21,25 +23,27 @@ class TruncatedObjectError(Exception):
 
 @dataclass(frozen=True)
 class Opened:
-    format: str  # json-lines, cloudfront, pem, der, empty, unknown
+    format: str  # json-lines, cloudfront, pem, der, empty, corrupt, unknown
     compressed: bool
 
 
-def _head(path: Path) -> tuple[bytes, bool]:
-    with path.open("rb") as handle:
-        start = handle.read(2)
-    if start == GZIP_MAGIC:
-        try:
-            with gzip.open(path, "rb") as handle:
-                return handle.read(512), True
-        except (EOFError, OSError, zlib.error):
-            return b"", True
-    with path.open("rb") as handle:
-        return handle.read(512), False
+def _head(uri: str) -> tuple[bytes | None, bool]:
+    """The first bytes after any gzip layer; None when the gzip cannot even start."""
+    with open_binary(uri) as raw:
+        start = raw.read(2)
+        if start != GZIP_MAGIC:
+            return start + raw.read(510), False
+    try:
+        with open_binary(uri) as raw, gzip.open(raw, "rb") as handle:
+            return handle.read(512), True
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+        return None, True
 
 
-def sniff(path: Path) -> Opened:
-    head, compressed = _head(path)
+def sniff(uri: str) -> Opened:
+    head, compressed = _head(uri)
+    if head is None:
+        return Opened("corrupt", compressed)
     text = head.lstrip()
     if not text:
         return Opened("empty", compressed)
@@ -54,34 +58,32 @@ def sniff(path: Path) -> Opened:
     return Opened("unknown", compressed)
 
 
-def lines(path: Path, compressed: bool) -> Iterator[tuple[int, bytes]]:
+def _decompressed(raw: IO[bytes], compressed: bool) -> IO[bytes]:
+    return gzip.open(raw, "rb") if compressed else raw  # type: ignore[return-value]
+
+
+def lines(uri: str, compressed: bool) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, line) pairs; a broken gzip tail raises TruncatedObjectError
     after every complete line before it has been yielded."""
     number = 0
-    if not compressed:
-        with path.open("rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                yield number, line
-        return
     try:
-        with gzip.open(path, "rb") as handle:
+        with open_binary(uri) as raw, _decompressed(raw, compressed) as handle:
             for number, line in enumerate(handle, start=1):
                 yield number, line
-    except (EOFError, OSError, zlib.error) as exc:
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise TruncatedObjectError(number, str(exc) or type(exc).__name__) from None
 
 
 MAX_WHOLE_OBJECT = 512 * 1024 * 1024
 
 
-def read_all(path: Path, compressed: bool) -> bytes:
+def read_all(uri: str, compressed: bool) -> bytes:
     """A whole (certificate or CRL) object; CRLs of millions of entries still fit."""
-    if path.stat().st_size > MAX_WHOLE_OBJECT:
-        raise TruncatedObjectError(0, f"object larger than {MAX_WHOLE_OBJECT} bytes")
-    if not compressed:
-        return path.read_bytes()
     try:
-        with gzip.open(path, "rb") as handle:
-            return handle.read(MAX_WHOLE_OBJECT + 1)
-    except (EOFError, OSError, zlib.error) as exc:
+        with open_binary(uri) as raw, _decompressed(raw, compressed) as handle:
+            data: bytes = handle.read(MAX_WHOLE_OBJECT + 1)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise TruncatedObjectError(0, str(exc) or type(exc).__name__) from None
+    if len(data) > MAX_WHOLE_OBJECT:
+        raise TruncatedObjectError(0, f"object larger than {MAX_WHOLE_OBJECT} bytes")
+    return data

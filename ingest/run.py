@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from ingest.formats.certificates import fingerprint, read_certificates
 from ingest.formats.cloudfront import RequestCache, read_cloudfront
 from ingest.formats.responder_logs import read_json_lines
-from ingest.lake import LocalLake, RunManifest, new_run_id
-from ingest.locking import exclusive
+from ingest.lake import Lake, RunManifest, new_run_id
+from ingest.locking import lake_lock
 from ingest.reader import TruncatedObjectError, lines, read_all, sniff
 from ingest.rows import ObjectRows
 from ingest.schema import TABLES
@@ -48,28 +47,30 @@ class IngestReport:
 def read_object(
     source: SourceObject, now: datetime, requests: RequestCache | None = None
 ) -> tuple[SourceReport, ObjectRows]:
-    path = Path(source.uri)
-    opened = sniff(path)
+    opened = sniff(source.uri)
     report = SourceReport(source.uri, opened.format)
     out = ObjectRows(source.uri)
     if opened.format in ("json-lines", "cloudfront", "pem", "der"):
         try:
             if opened.format == "json-lines":
-                read_json_lines(lines(path, opened.compressed), out, now)
+                read_json_lines(lines(source.uri, opened.compressed), out, now)
             elif opened.format == "cloudfront":
                 cache: RequestCache = {} if requests is None else requests
-                read_cloudfront(lines(path, opened.compressed), out, now, cache)
+                read_cloudfront(lines(source.uri, opened.compressed), out, now, cache)
             else:
-                read_certificates(read_all(path, opened.compressed), opened.format, out, now)
+                read_certificates(read_all(source.uri, opened.compressed), opened.format, out, now)
         except TruncatedObjectError as exc:
             out.records_read += 1
             out.quarantine(opened.format, exc.line + 1, b"", str(exc), now)
+    elif opened.format == "corrupt":
+        out.records_read += 1
+        out.quarantine("gzip", None, "", "truncated or corrupt gzip: nothing readable", now)
     elif opened.format == "unknown":
         out.records_read += 1
         out.quarantine(
             "unknown",
             None,
-            fingerprint(path.read_bytes()),
+            fingerprint(read_all(source.uri, opened.compressed)),
             "not a format certsight reads (by content)",
             now,
         )
@@ -81,7 +82,7 @@ def read_object(
 
 
 class _Run:
-    def __init__(self, lake: LocalLake, now: datetime) -> None:
+    def __init__(self, lake: Lake, now: datetime) -> None:
         self.lake = lake
         self.manifest = RunManifest(new_run_id(now), now.isoformat())
         self.tables: dict[str, list[dict[str, Any]]] = {}
@@ -120,18 +121,18 @@ class _Run:
 
 def ingest(
     objects: Iterable[SourceObject],
-    lake: LocalLake,
+    lake: Lake,
     clock: Callable[[], datetime],
     *,
     on_object: Callable[[SourceReport], None] | None = None,
 ) -> IngestReport:
-    with exclusive(lake.root):
+    with lake_lock(lake):
         return _ingest(objects, lake, clock, on_object)
 
 
 def _ingest(
     objects: Iterable[SourceObject],
-    lake: LocalLake,
+    lake: Lake,
     clock: Callable[[], datetime],
     on_object: Callable[[SourceReport], None] | None,
 ) -> IngestReport:

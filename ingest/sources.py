@@ -1,4 +1,4 @@
-"""Find RAW objects: files, folders (recursively) and glob patterns on this machine.
+"""Find RAW objects: files, folders (recursively), glob patterns, and S3 prefixes.
 
 Hidden files and ``*.tmp`` are skipped: writers (the responders' log batches,
 Firehose-like tools) create them under such names and rename them when complete.
@@ -10,6 +10,10 @@ import glob
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from pyarrow import fs as pafs
+
+from ingest.storage import StorageError, location
 
 
 class SourceError(ValueError):
@@ -38,11 +42,30 @@ def _describe(path: Path) -> SourceObject:
     return SourceObject(str(path.resolve()), stat.st_size, str(stat.st_mtime_ns))
 
 
-def find_local(sources: Iterable[str]) -> list[SourceObject]:
+def _find_s3(prefix_uri: str) -> list[SourceObject]:
+    where = location(prefix_uri)
+    selector = pafs.FileSelector(where.root, allow_not_found=True, recursive=True)
+    try:
+        infos = where.filesystem.get_file_info(selector)
+    except OSError as exc:
+        raise StorageError(f"{prefix_uri}: cannot list: {exc}") from exc
+    found = []
+    for info in infos:
+        relative = info.path[len(where.root) :].lstrip("/")
+        if info.type == pafs.FileType.File and all(
+            _visible(Path(part)) for part in relative.split("/")
+        ):
+            found.append(SourceObject(f"s3://{info.path}", info.size, str(info.mtime_ns)))
+    return found
+
+
+def find_sources(sources: Iterable[str]) -> list[SourceObject]:
     found: dict[str, SourceObject] = {}
     for source in sources:
         if source.startswith("s3://"):
-            raise SourceError("s3:// sources are not supported by this version yet")
+            for item in _find_s3(source):
+                found[item.uri] = item
+            continue
         path = Path(source).expanduser()
         if path.is_dir():
             candidates = [p for p in path.rglob("*") if p.is_file()]

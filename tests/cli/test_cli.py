@@ -549,7 +549,12 @@ def test_ingest_reads_home_raw_once_and_reports(home: Path) -> None:
     again = ok("ingest", "--home", home)
     assert "0 new object(s)" in again.stdout
     assert_user_error(cli("ingest", "--home", home, str(home / "missing")), "no such file")
-    assert_user_error(
-        cli("ingest", "--home", home, "--lake", "s3://bucket/lake"),
-        "not supported by this version yet",
-    )
+    unreachable = {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "AWS_REGION": "us-east-1",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    result = cli("ingest", "--home", home, "--lake", "s3://bucket/lake", env=unreachable)
+    assert_user_error(result, "ingest could not run", "127.0.0.1:9")

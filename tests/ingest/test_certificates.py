@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ingest.run import read_object
-from ingest.sources import find_local
+from ingest.sources import find_sources
 from responders.crl.service import CrlIssuer, CrlService
 from responders.pki.keys import load_private_key
 from tests.conftest import PkiHome
@@ -22,7 +22,7 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 def test_bundle_registers_issuers_and_inventories_leaves(pki_home: PkiHome, tmp_path: Path) -> None:
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes(pki_home.good.read_bytes() + pki_home.home.pki.chain.read_bytes())
-    report, rows = read_object(find_local([str(bundle)])[0], NOW)
+    report, rows = read_object(find_sources([str(bundle)])[0], NOW)
     assert (report.format, report.records_read, report.records_written) == ("pem", 3, 3)
     issuers = {row["subject"]: row for row in rows.rows["issuers"]}
     assert len(issuers) == 2
@@ -39,7 +39,7 @@ def test_bundle_registers_issuers_and_inventories_leaves(pki_home: PkiHome, tmp_
 def test_der_leaf_uses_its_authority_key_identifier(pki_home: PkiHome, tmp_path: Path) -> None:
     path = tmp_path / "leaf.cer"
     path.write_bytes(load(pki_home.good).public_bytes(serialization.Encoding.DER))
-    report, rows = read_object(find_local([str(path)])[0], NOW)
+    report, rows = read_object(find_sources([str(path)])[0], NOW)
     assert report.format == "der"
     store_key = pki_home.store().find_serial(pki_home.good_serial)[0].issuer_key_sha1
     assert rows.rows["certificates"][0]["issuer_key_sha1"] == store_key
@@ -61,7 +61,7 @@ def test_crl_entries_become_revocations(pki_home: PkiHome, tmp_path: Path) -> No
         x509.load_der_x509_crl(published.crl.der).public_bytes(serialization.Encoding.PEM)
     )
     for path in (der_path, pem_path):
-        report, rows = read_object(find_local([str(path)])[0], NOW)
+        report, rows = read_object(find_sources([str(path)])[0], NOW)
         revoked = rows.rows["revocations"]
         assert any(
             r["serial"] == pki_home.revoked_serial and r["revocation_reason"] == "keyCompromise"
@@ -96,7 +96,7 @@ def test_unreadable_and_unplaceable_input_is_quarantined_without_secrets(
     )
     mixed = tmp_path / "mixed.pem"
     mixed.write_bytes(foreign_leaf_without_aki().public_bytes(serialization.Encoding.PEM) + key_pem)
-    report, rows = read_object(find_local([str(mixed)])[0], NOW)
+    report, rows = read_object(find_sources([str(mixed)])[0], NOW)
     assert (report.records_read, report.records_written, report.quarantined) == (2, 0, 2)
     reasons = " ".join(q["reason"] for q in rows.quarantined)
     assert "issuer unknown" in reasons and "not a certificate or CRL" in reasons
@@ -110,5 +110,5 @@ def test_unreadable_and_unplaceable_input_is_quarantined_without_secrets(
             serialization.NoEncryption(),
         )
     )
-    report, rows = read_object(find_local([str(der_key)])[0], NOW)
+    report, rows = read_object(find_sources([str(der_key)])[0], NOW)
     assert report.quarantined == 1 and "content withheld" in rows.quarantined[0]["raw"]

@@ -13,9 +13,9 @@ import cryptography_vectors
 import pytest
 
 from ingest.formats.cloudfront import RequestCache
-from ingest.lake import LocalLake
+from ingest.lake import Lake
 from ingest.run import ingest, read_object
-from ingest.sources import find_local
+from ingest.sources import find_sources
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 VECTORS = Path(os.path.dirname(cryptography_vectors.__file__)) / "x509" / "ocsp"
@@ -145,7 +145,7 @@ def test_every_era_maps_columns_by_header(tmp_path: Path, era: int) -> None:
         ),
     ]
     path = write_log(tmp_path / f"E2EXAMPLE.{era}.gz", fields, lines)
-    report, rows = read_object(find_local([str(path)])[0], NOW)
+    report, rows = read_object(find_sources([str(path)])[0], NOW)
     assert report.format == "cloudfront"
     assert (report.records_read, report.records_written, report.quarantined) == (5, 5, 0)
     ocsp = rows.rows["ocsp_requests"]
@@ -185,7 +185,7 @@ def test_nonce_and_plus_signs_survive_decoding(tmp_path: Path) -> None:
     ]
     lines = [line(FIELDS_33, **{"cs-uri-stem": stem}) for stem in stems]
     path = write_log(tmp_path / "n.gz", FIELDS_33, lines)
-    _, rows = read_object(find_local([str(path)])[0], NOW)
+    _, rows = read_object(find_sources([str(path)])[0], NOW)
     assert [r["nonce"] for r in rows.rows["ocsp_requests"]] == [True, True, True]
     assert len({r["serial"] for r in rows.rows["ocsp_requests"]}) == 1
 
@@ -212,7 +212,7 @@ def test_bad_lines_are_quarantined_and_the_rest_read(tmp_path: Path) -> None:
     path = write_log(
         tmp_path / "bad.log", FIELDS_33, [good, *[b for b, _ in bad], good], compress=False
     )
-    report, rows = read_object(find_local([str(path)])[0], NOW)
+    report, rows = read_object(find_sources([str(path)])[0], NOW)
     assert (report.records_read, report.records_written, report.quarantined) == (8, 2, 6)
     for row, (_, reason) in zip(rows.quarantined, bad, strict=True):
         assert reason in row["reason"], row["reason"]
@@ -232,7 +232,7 @@ def test_lines_before_a_header_and_repeated_headers(tmp_path: Path) -> None:
     path = tmp_path / "concatenated.log"
     path.write_text("#Version: 1.0\n" + text)
     # The first data line comes before any #Fields: it is quarantined, the rest is read.
-    report, rows = read_object(find_local([str(path)])[0], NOW)
+    report, rows = read_object(find_sources([str(path)])[0], NOW)
     assert (report.records_read, report.records_written, report.quarantined) == (2, 1, 1)
     assert "before any #Fields" in rows.quarantined[0]["reason"]
 
@@ -249,9 +249,9 @@ def test_each_distinct_request_is_decoded_once_per_run(tmp_path: Path) -> None:
             ],
         )
     cache: RequestCache = {}
-    for source in find_local([str(tmp_path / "raw")]):
+    for source in find_sources([str(tmp_path / "raw")]):
         read_object(source, NOW, cache)
     assert len(cache) == 1
-    lake = LocalLake(tmp_path / "lake")
-    ingest(find_local([str(tmp_path / "raw")]), lake, lambda: NOW)
+    lake = Lake.at(str(tmp_path / "lake"))
+    ingest(find_sources([str(tmp_path / "raw")]), lake, lambda: NOW)
     assert lake.read("ocsp_requests").num_rows == 150

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from ingest.lake import LocalLake
+from ingest.lake import Lake
 from ingest.run import _Run, ingest, read_object
 from ingest.schema import TABLES
-from ingest.sources import find_local
+from ingest.sources import find_sources
 from tests.conftest import PkiHome
 from tests.ingest.conftest import as_lines, responder_records, write_jsonl
 
@@ -45,10 +45,10 @@ def make_raw(home: PkiHome, root: Path, objects: int) -> int:
     return ocsp_rows
 
 
-def staged_run(lake: LocalLake, raw: Path) -> _Run:
+def staged_run(lake: Lake, raw: Path | str) -> _Run:
     """What a run has done just before its commit: every file staged, no manifest yet."""
     run = _Run(lake, now())
-    for source in find_local([str(raw)]):
+    for source in find_sources([str(raw)]):
         source_report, rows = read_object(source, now())
         run.add(source, source_report, rows)
     for table, rows_of_table in run.tables.items():
@@ -59,28 +59,28 @@ def staged_run(lake: LocalLake, raw: Path) -> _Run:
 def test_second_run_adds_nothing_and_new_objects_are_picked_up(
     pki_home: PkiHome, tmp_path: Path
 ) -> None:
-    raw, lake = tmp_path / "raw", LocalLake(tmp_path / "lake")
+    raw, lake = tmp_path / "raw", Lake.at(str(tmp_path / "lake"))
     expected = make_raw(pki_home, raw, 6)
-    first = ingest(find_local([str(raw)]), lake, now)
+    first = ingest(find_sources([str(raw)]), lake, now)
     assert len(first.sources) == 6 and len(first.runs) == 1
     assert lake.read("ocsp_requests").num_rows == expected
-    again = ingest(find_local([str(raw)]), lake, now)
+    again = ingest(find_sources([str(raw)]), lake, now)
     assert again.sources == [] and again.already_ingested == 6 and again.runs == []
     assert lake.read("ocsp_requests").num_rows == expected
     more = make_raw(pki_home, tmp_path / "raw2", 1)
     (tmp_path / "raw2" / "dt=2026-11-01" / "batch-00000.jsonl.gz").rename(
         raw / "dt=2026-11-01" / "late.jsonl.gz"
     )
-    late = ingest(find_local([str(raw)]), lake, now)
+    late = ingest(find_sources([str(raw)]), lake, now)
     assert len(late.sources) == 1 and late.already_ingested == 6
     assert lake.read("ocsp_requests").num_rows == expected + more
 
 
 def test_files_are_partitioned_sorted_and_zstd(pki_home: PkiHome, tmp_path: Path) -> None:
-    raw, lake = tmp_path / "raw", LocalLake(tmp_path / "lake")
+    raw, lake = tmp_path / "raw", Lake.at(str(tmp_path / "lake"))
     make_raw(pki_home, raw, 6)
-    ingest(find_local([str(raw)]), lake, now)
-    files = sorted((lake.root / "ocsp_requests").rglob("*.parquet"))
+    ingest(find_sources([str(raw)]), lake, now)
+    files = sorted((lake.local_path() / "ocsp_requests").rglob("*.parquet"))
     assert [f.parent.name for f in files] == ["dt=2026-11-01", "dt=2026-11-02", "dt=2026-11-03"]
     for file in files:
         table = pq.read_table(file)
@@ -95,22 +95,24 @@ def test_files_are_partitioned_sorted_and_zstd(pki_home: PkiHome, tmp_path: Path
 
 
 def test_uncommitted_run_is_discarded_and_read_again(pki_home: PkiHome, tmp_path: Path) -> None:
-    raw, lake = tmp_path / "raw", LocalLake(tmp_path / "lake")
+    raw, lake = tmp_path / "raw", Lake.at(str(tmp_path / "lake"))
     expected = make_raw(pki_home, raw, 3)
     staged_run(lake, raw)  # died after staging, before its manifest
     assert lake.read("ocsp_requests").num_rows == 0  # nothing visible yet
-    outcome = ingest(find_local([str(raw)]), lake, now)
+    outcome = ingest(find_sources([str(raw)]), lake, now)
     assert outcome.rolled_back == 1 and len(outcome.sources) == 3
     assert lake.read("ocsp_requests").num_rows == expected
-    assert not (lake.root / "_staging").exists() or not any((lake.root / "_staging").iterdir())
+    assert not (lake.local_path() / "_staging").exists() or not any(
+        (lake.local_path() / "_staging").iterdir()
+    )
 
 
 def test_committed_run_is_rolled_forward(pki_home: PkiHome, tmp_path: Path) -> None:
-    raw, lake = tmp_path / "raw", LocalLake(tmp_path / "lake")
+    raw, lake = tmp_path / "raw", Lake.at(str(tmp_path / "lake"))
     expected = make_raw(pki_home, raw, 3)
     run = staged_run(lake, raw)
     lake.commit(run.manifest)  # ... and died before publishing
-    outcome = ingest(find_local([str(raw)]), lake, now)
+    outcome = ingest(find_sources([str(raw)]), lake, now)
     assert outcome.rolled_forward == 1 and outcome.sources == []
     assert outcome.already_ingested == 3
     assert lake.read("ocsp_requests").num_rows == expected
@@ -154,12 +156,12 @@ def test_kill_9_at_any_moment_loses_and_doubles_nothing(pki_home: PkiHome, tmp_p
     )
     assert done.returncode == 0, done.stderr
     assert kills >= 1, "no run was interrupted; the test proves nothing"
-    expected = LocalLake(tmp_path / "scratch").read("ocsp_requests").num_rows
-    table = LocalLake(lake_dir).read("ocsp_requests")
+    expected = Lake.at(str(tmp_path / "scratch")).read("ocsp_requests").num_rows
+    table = Lake.at(str(lake_dir)).read("ocsp_requests")
     assert table.num_rows == expected
     keys = Counter(
         zip(table.column("request_id").to_pylist(), table.column("serial").to_pylist(), strict=True)
     )
     assert max(keys.values()) == 1
-    ingested = {s["uri"] for run in LocalLake(lake_dir).manifests() for s in run.sources}
+    ingested = {s["uri"] for run in Lake.at(str(lake_dir)).manifests() for s in run.sources}
     assert len(ingested) == 60

@@ -11,7 +11,7 @@ import pytest
 
 from ingest.reader import lines, sniff
 from ingest.run import read_object
-from ingest.sources import find_local
+from ingest.sources import find_sources
 from tests.conftest import PkiHome
 from tests.ingest.conftest import as_lines, issuance_records, responder_records, write_jsonl
 
@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 def test_every_record_shape_becomes_rows(pki_home: PkiHome, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "raw" / "a.jsonl.gz", as_lines(responder_records(pki_home)))
-    report, rows = read_object(find_local([str(path)])[0], NOW)
+    report, rows = read_object(find_sources([str(path)])[0], NOW)
     assert (report.records_read, report.records_written, report.quarantined) == (5, 5, 0)
     ocsp = rows.rows["ocsp_requests"]
     assert len(ocsp) == 3  # two CertIDs, and one row for the malformed request
@@ -50,7 +50,7 @@ def test_issuance_events_become_inventory_and_revocations(
 ) -> None:
     events = issuance_records(pki_home)
     path = write_jsonl(tmp_path / "events.jsonl.gz", as_lines(events))
-    _, rows = read_object(find_local([str(path)])[0], NOW)
+    _, rows = read_object(find_sources([str(path)])[0], NOW)
     serials = {r["serial"] for r in rows.rows["certificates"]}
     assert {pki_home.good_serial, pki_home.revoked_serial} <= serials
     profiles = {r["profile"] for r in rows.rows["certificates"]}
@@ -96,7 +96,7 @@ def test_bad_records_are_quarantined_with_reason_and_line(tmp_path: Path) -> Non
     path = write_jsonl(
         tmp_path / "mixed.jsonl", [good, *[b for b, _ in BAD], b"", good], compress=False
     )
-    report, rows = read_object(find_local([str(path)])[0], NOW)
+    report, rows = read_object(find_sources([str(path)])[0], NOW)
     assert report.records_read == len(BAD) + 2
     assert report.records_written == 2 and report.quarantined == len(BAD)
     for row, (raw, reason) in zip(rows.quarantined, BAD, strict=True):
@@ -110,7 +110,7 @@ def test_truncated_gzip_keeps_what_was_readable(pki_home: PkiHome, tmp_path: Pat
     data = gzip.compress(b"\n".join(as_lines(records)) + b"\n")
     path = tmp_path / "cut.jsonl.gz"
     path.write_bytes(data[: len(data) * 2 // 3])
-    report, rows = read_object(find_local([str(path)])[0], NOW)
+    report, rows = read_object(find_sources([str(path)])[0], NOW)
     assert 0 < report.records_written < len(records)
     assert report.records_read == report.records_written + report.quarantined
     assert "truncated or corrupt gzip" in rows.quarantined[-1]["reason"]
@@ -122,7 +122,7 @@ def test_formats_are_told_by_content_not_name(tmp_path: Path) -> None:
     (tmp_path / "y.json").write_bytes(b"-----BEGIN CERTIFICATE-----\n")
     (tmp_path / "z").write_bytes(b"\x00\x01 binary junk")
     (tmp_path / "empty.gz").write_bytes(gzip.compress(b""))
-    kinds = {p.name: sniff(p).format for p in tmp_path.iterdir()}
+    kinds = {p.name: sniff(str(p)).format for p in tmp_path.iterdir()}
     assert kinds == {
         "log.txt": "json-lines",
         "x.jsonl.gz": "cloudfront",
@@ -130,7 +130,7 @@ def test_formats_are_told_by_content_not_name(tmp_path: Path) -> None:
         "z": "unknown",
         "empty.gz": "empty",
     }
-    report, _ = read_object(find_local([str(tmp_path / "z")])[0], NOW)
+    report, _ = read_object(find_sources([str(tmp_path / "z")])[0], NOW)
     assert report.quarantined == 1 and report.records_read == 1
 
 
@@ -140,9 +140,9 @@ def test_sources_skip_hidden_and_temporary_files(tmp_path: Path) -> None:
     (tmp_path / "dt=2026-11-28" / ".a.jsonl.gz.tmp").write_bytes(b"x")
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "b").write_bytes(b"x")
-    found = find_local([str(tmp_path)])
+    found = find_sources([str(tmp_path)])
     assert [Path(f.uri).name for f in found] == ["a.jsonl.gz"]
-    assert [Path(f.uri).name for f in find_local([str(tmp_path / "dt=*" / "*.gz")])] == [
+    assert [Path(f.uri).name for f in find_sources([str(tmp_path / "dt=*" / "*.gz")])] == [
         "a.jsonl.gz"
     ]
 
@@ -150,7 +150,7 @@ def test_sources_skip_hidden_and_temporary_files(tmp_path: Path) -> None:
 def test_lines_number_from_one(tmp_path: Path) -> None:
     path = tmp_path / "p"
     path.write_bytes(b"a\nb\n")
-    assert list(lines(path, compressed=False)) == [(1, b"a\n"), (2, b"b\n")]
+    assert list(lines(str(path), compressed=False)) == [(1, b"a\n"), (2, b"b\n")]
     with pytest.raises(ValueError, match="no such file"):
-        find_local([str(tmp_path / "missing")])
+        find_sources([str(tmp_path / "missing")])
     assert orjson.loads(b"{}") == {}
