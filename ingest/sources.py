@@ -44,8 +44,11 @@ def _describe(path: Path) -> SourceObject:
 
 def _find_s3(prefix_uri: str) -> list[SourceObject]:
     where = location(prefix_uri)
-    selector = pafs.FileSelector(where.root, allow_not_found=True, recursive=True)
     try:
+        single = where.filesystem.get_file_info(where.root)
+        if single.type == pafs.FileType.File:  # one object, named exactly
+            return [SourceObject(f"s3://{single.path}", single.size, str(single.mtime_ns))]
+        selector = pafs.FileSelector(where.root, allow_not_found=True, recursive=True)
         infos = where.filesystem.get_file_info(selector)
     except OSError as exc:
         raise StorageError(f"{prefix_uri}: cannot list: {exc}") from exc
