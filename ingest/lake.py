@@ -155,7 +155,9 @@ class Lake:
         return forward, back
 
     # -- writing ----------------------------------------------------------------
-    def stage(self, run_id: str, table: Table, rows: list[dict[str, Any]]) -> list[str]:
+    def stage(
+        self, run_id: str, table: Table, rows: list[dict[str, Any]], sequence: int = 0
+    ) -> list[str]:
         """Write rows as Parquet under staging, one or more files per dt partition;
         returns the files' final paths relative to the lake root."""
         if not rows:
@@ -166,7 +168,8 @@ class Lake:
         for day in sorted(set(days.to_pylist())):
             part = data.filter(pc.equal(days, day)).sort_by(table.time_column)
             for index in range(0, part.num_rows, ROWS_PER_FILE):
-                relative = f"{table.name}/dt={day}/part-{run_id}-{index // ROWS_PER_FILE}.parquet"
+                name = f"part-{run_id}-{sequence:04d}-{index // ROWS_PER_FILE}.parquet"
+                relative = f"{table.name}/dt={day}/{name}"
                 self._write_parquet(
                     part.slice(index, ROWS_PER_FILE), self.where.path(STAGING, run_id, relative)
                 )

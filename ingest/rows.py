@@ -7,6 +7,7 @@ so that for every object records read = records written + records quarantined.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,16 +22,41 @@ class RecordError(ValueError):
 
 @dataclass
 class ObjectRows:
-    """Everything read from one RAW object."""
+    """What has been read from one RAW object and not yet handed on.
+
+    With ``spill`` set, every ``spill_rows`` rows are handed on as they come, so a
+    single huge object (a CRL of millions of entries, a day of CDN logs) never has
+    to fit in memory; the counts keep covering the whole object.
+    """
 
     source_object: str
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     records_read: int = 0
     records_written: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    quarantine_count: int = 0
+    spill: Callable[[dict[str, list[dict[str, Any]]]], None] | None = None
+    spill_rows: int = 200_000
+    _buffered: int = 0
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         self.rows.setdefault(table, []).append(row)
+        self.counts[table] = self.counts.get(table, 0) + 1
+        self._grew()
+
+    def _grew(self) -> None:
+        self._buffered += 1
+        if self.spill is not None and self._buffered >= self.spill_rows:
+            self.spill(self.take())
+
+    def take(self) -> dict[str, list[dict[str, Any]]]:
+        """Hand over the buffered rows (quarantine as its own table) and forget them."""
+        taken = dict(self.rows)
+        if self.quarantined:
+            taken["quarantine"] = self.quarantined
+        self.rows, self.quarantined, self._buffered = {}, [], 0
+        return taken
 
     def quarantine(
         self, source: str, line: int | None, raw: bytes | str, reason: str, now: datetime
@@ -46,9 +72,11 @@ class ObjectRows:
                 "ingested_at": now,
             }
         )
+        self.quarantine_count += 1
+        self._grew()
 
     def row_counts(self) -> dict[str, int]:
-        return {table: len(rows) for table, rows in self.rows.items()}
+        return dict(self.counts)
 
 
 def timestamp(value: Any, name: str) -> datetime:

@@ -1,8 +1,9 @@
 """One ingest: read the RAW objects not yet in the LAKE, write their rows, commit.
 
 Rows of many objects are batched into one run (files of sensible size rather than
-one per object); a run is committed once it holds ``MAX_BUFFERED_ROWS`` rows, so
-memory stays bounded however much RAW is waiting.
+one per object). Rows are staged to Parquet every ``MAX_BUFFERED_ROWS`` rows, also
+in the middle of a large object, so memory stays bounded however much RAW is
+waiting; the run is committed once, at the end.
 """
 
 from __future__ import annotations
@@ -45,11 +46,14 @@ class IngestReport:
 
 
 def read_object(
-    source: SourceObject, now: datetime, requests: RequestCache | None = None
+    source: SourceObject,
+    now: datetime,
+    requests: RequestCache | None = None,
+    spill: Callable[[dict[str, list[dict[str, Any]]]], None] | None = None,
 ) -> tuple[SourceReport, ObjectRows]:
     opened = sniff(source.uri)
     report = SourceReport(source.uri, opened.format)
-    out = ObjectRows(source.uri)
+    out = ObjectRows(source.uri, spill=spill)
     if opened.format in ("json-lines", "cloudfront", "pem", "der"):
         try:
             if opened.format == "json-lines":
@@ -76,25 +80,38 @@ def read_object(
         )
     report.records_read = out.records_read
     report.records_written = out.records_written
-    report.quarantined = len(out.quarantined)
+    report.quarantined = out.quarantine_count
     report.rows = out.row_counts()
     return report, out
 
 
 class _Run:
+    """One ingest run: rows are staged as they pile up, committed once at the end."""
+
     def __init__(self, lake: Lake, now: datetime) -> None:
         self.lake = lake
         self.manifest = RunManifest(new_run_id(now), now.isoformat())
         self.tables: dict[str, list[dict[str, Any]]] = {}
         self.buffered = 0
+        self._sequence = 0
+
+    def absorb(self, tables: dict[str, list[dict[str, Any]]]) -> None:
+        for table, rows in tables.items():
+            self.tables.setdefault(table, []).extend(rows)
+            self.buffered += len(rows)
+        if self.buffered >= MAX_BUFFERED_ROWS:
+            self.stage()
+
+    def stage(self) -> None:
+        for table, rows in self.tables.items():
+            self.manifest.files += self.lake.stage(
+                self.manifest.run_id, TABLES[table], rows, self._sequence
+            )
+        self._sequence += 1
+        self.tables, self.buffered = {}, 0
 
     def add(self, source: SourceObject, report: SourceReport, rows: ObjectRows) -> None:
-        for table, table_rows in rows.rows.items():
-            self.tables.setdefault(table, []).extend(table_rows)
-            self.buffered += len(table_rows)
-        if rows.quarantined:
-            self.tables.setdefault("quarantine", []).extend(rows.quarantined)
-            self.buffered += len(rows.quarantined)
+        self.absorb(rows.take())
         self.manifest.sources.append(
             {
                 "key": source.key,
@@ -112,8 +129,7 @@ class _Run:
     def finish(self) -> str | None:
         if not self.manifest.sources:
             return None
-        for table, rows in self.tables.items():
-            self.manifest.files += self.lake.stage(self.manifest.run_id, TABLES[table], rows)
+        self.stage()
         self.lake.commit(self.manifest)
         self.lake.publish(self.manifest)
         return self.manifest.run_id
@@ -145,14 +161,9 @@ def _ingest(
         if source.key in known:
             report.already_ingested += 1
             continue
-        source_report, rows = read_object(source, clock(), requests)
+        source_report, rows = read_object(source, clock(), requests, spill=run.absorb)
         report.sources.append(source_report)
         run.add(source, source_report, rows)
-        if run.buffered >= MAX_BUFFERED_ROWS:
-            finished = run.finish()
-            if finished:
-                report.runs.append(finished)
-            run = _Run(lake, clock())
         if on_object is not None:
             on_object(source_report)
     finished = run.finish()

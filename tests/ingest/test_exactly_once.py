@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from ingest.lake import Lake
 from ingest.run import _Run, ingest, read_object
@@ -165,3 +166,19 @@ def test_kill_9_at_any_moment_loses_and_doubles_nothing(pki_home: PkiHome, tmp_p
     assert max(keys.values()) == 1
     ingested = {s["uri"] for run in Lake.at(str(lake_dir)).manifests() for s in run.sources}
     assert len(ingested) == 60
+
+
+def test_large_objects_are_staged_in_pieces(
+    pki_home: PkiHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.run as run_module
+
+    monkeypatch.setattr(run_module, "MAX_BUFFERED_ROWS", 7)
+    raw, lake = tmp_path / "raw", Lake.at(str(tmp_path / "lake"))
+    expected = make_raw(pki_home, raw, 4)
+    report = ingest(find_sources([str(raw)]), lake, now)
+    assert len(report.runs) == 1
+    [manifest] = lake.manifests()
+    assert len(manifest.files) > 4  # staged in several pieces, committed once
+    assert lake.read("ocsp_requests").num_rows == expected
+    assert sum(s.rows.get("ocsp_requests", 0) for s in report.sources) == expected

@@ -154,3 +154,17 @@ def test_lines_number_from_one(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no such file"):
         find_sources([str(tmp_path / "missing")])
     assert orjson.loads(b"{}") == {}
+
+
+def test_a_big_object_is_handed_on_in_pieces(pki_home: PkiHome, tmp_path: Path) -> None:
+    from ingest.rows import ObjectRows
+
+    pieces: list[dict[str, list[dict[str, object]]]] = []
+    out = ObjectRows("x", spill=pieces.append, spill_rows=3)
+    for index in range(7):
+        out.add("t", {"n": index})
+    out.quarantine("f", 8, b"bad", "why", NOW)
+    rest = out.take()
+    assert [len(p["t"]) for p in pieces] == [3, 3]
+    assert len(rest["t"]) == 1 and len(rest["quarantine"]) == 1
+    assert out.row_counts() == {"t": 7} and out.quarantine_count == 1
