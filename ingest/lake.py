@@ -155,14 +155,11 @@ class Lake:
         return forward, back
 
     # -- writing ----------------------------------------------------------------
-    def stage(
-        self, run_id: str, table: Table, rows: list[dict[str, Any]], sequence: int = 0
-    ) -> list[str]:
+    def stage(self, run_id: str, table: Table, data: pa.Table, sequence: int = 0) -> list[str]:
         """Write rows as Parquet under staging, one or more files per dt partition;
         returns the files' final paths relative to the lake root."""
-        if not rows:
+        if data.num_rows == 0:
             return []
-        data = pa.Table.from_pylist(rows, schema=table.schema)
         days = pc.strftime(data.column(table.time_column), format="%Y-%m-%d")
         written = []
         for day in sorted(set(days.to_pylist())):

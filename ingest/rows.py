@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
+
+from ingest.schema import TABLES
+
 RAW_LIMIT = 2000
 _HEX_EVEN = re.compile(r"(?:[0-9a-f]{2})+")
 
@@ -34,29 +38,47 @@ class ObjectRows:
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     records_read: int = 0
     records_written: int = 0
+    arrow: dict[str, list[pa.Table]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     quarantine_count: int = 0
-    spill: Callable[[dict[str, list[dict[str, Any]]]], None] | None = None
+    spill: Callable[[dict[str, list[pa.Table]]], None] | None = None
     spill_rows: int = 200_000
     _buffered: int = 0
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         self.rows.setdefault(table, []).append(row)
         self.counts[table] = self.counts.get(table, 0) + 1
-        self._grew()
+        self._grew(1)
 
-    def _grew(self) -> None:
-        self._buffered += 1
+    def add_arrow(self, table: str, data: pa.Table) -> None:
+        """Rows a vectorised reader made, already in the table's schema."""
+        if data.num_rows:
+            self.arrow.setdefault(table, []).append(data)
+            self.counts[table] = self.counts.get(table, 0) + data.num_rows
+            self._grew(data.num_rows)
+
+    def _grew(self, count: int) -> None:
+        self._buffered += count
         if self.spill is not None and self._buffered >= self.spill_rows:
             self.spill(self.take())
 
-    def take(self) -> dict[str, list[dict[str, Any]]]:
-        """Hand over the buffered rows (quarantine as its own table) and forget them."""
-        taken = dict(self.rows)
+    def take(self) -> dict[str, list[pa.Table]]:
+        """Hand over the buffered rows as Arrow tables (quarantine as its own table) and
+        forget them."""
+        taken: dict[str, list[pa.Table]] = {k: list(v) for k, v in self.arrow.items()}
+        for name, rows in self.rows.items():
+            taken.setdefault(name, []).append(pa.Table.from_pylist(rows, TABLES[name].schema))
         if self.quarantined:
-            taken["quarantine"] = self.quarantined
-        self.rows, self.quarantined, self._buffered = {}, [], 0
+            taken.setdefault("quarantine", []).append(
+                pa.Table.from_pylist(self.quarantined, TABLES["quarantine"].schema)
+            )
+        self.rows, self.arrow, self.quarantined, self._buffered = {}, {}, [], 0
         return taken
+
+    def all_rows(self, table: str) -> list[dict[str, Any]]:
+        """Every buffered row of a table as dicts, whichever reader made it (for tests)."""
+        made = [row for data in self.arrow.get(table, []) for row in data.to_pylist()]
+        return made + self.rows.get(table, [])
 
     def quarantine(
         self, source: str, line: int | None, raw: bytes | str, reason: str, now: datetime
@@ -73,7 +95,7 @@ class ObjectRows:
             }
         )
         self.quarantine_count += 1
-        self._grew()
+        self._grew(1)
 
     def row_counts(self) -> dict[str, int]:
         return dict(self.counts)

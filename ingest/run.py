@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+
+import pyarrow as pa
 
 from ingest.formats.certificates import fingerprint, read_certificates
 from ingest.formats.cloudfront import RequestCache, read_cloudfront
@@ -23,7 +24,7 @@ from ingest.rows import ObjectRows
 from ingest.schema import TABLES
 from ingest.sources import SourceObject
 
-MAX_BUFFERED_ROWS = 500_000
+MAX_BUFFERED_ROWS = 200_000
 
 
 @dataclass
@@ -49,7 +50,7 @@ def read_object(
     source: SourceObject,
     now: datetime,
     requests: RequestCache | None = None,
-    spill: Callable[[dict[str, list[dict[str, Any]]]], None] | None = None,
+    spill: Callable[[dict[str, list[pa.Table]]], None] | None = None,
 ) -> tuple[SourceReport, ObjectRows]:
     opened = sniff(source.uri)
     report = SourceReport(source.uri, opened.format)
@@ -91,21 +92,21 @@ class _Run:
     def __init__(self, lake: Lake, now: datetime) -> None:
         self.lake = lake
         self.manifest = RunManifest(new_run_id(now), now.isoformat())
-        self.tables: dict[str, list[dict[str, Any]]] = {}
+        self.tables: dict[str, list[pa.Table]] = {}
         self.buffered = 0
         self._sequence = 0
 
-    def absorb(self, tables: dict[str, list[dict[str, Any]]]) -> None:
-        for table, rows in tables.items():
-            self.tables.setdefault(table, []).extend(rows)
-            self.buffered += len(rows)
+    def absorb(self, tables: dict[str, list[pa.Table]]) -> None:
+        for table, parts in tables.items():
+            self.tables.setdefault(table, []).extend(parts)
+            self.buffered += sum(part.num_rows for part in parts)
         if self.buffered >= MAX_BUFFERED_ROWS:
             self.stage()
 
     def stage(self) -> None:
-        for table, rows in self.tables.items():
+        for table, parts in self.tables.items():
             self.manifest.files += self.lake.stage(
-                self.manifest.run_id, TABLES[table], rows, self._sequence
+                self.manifest.run_id, TABLES[table], pa.concat_tables(parts), self._sequence
             )
         self._sequence += 1
         self.tables, self.buffered = {}, 0

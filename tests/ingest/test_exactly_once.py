@@ -17,7 +17,6 @@ import pytest
 
 from ingest.lake import Lake
 from ingest.run import _Run, ingest, read_object
-from ingest.schema import TABLES
 from ingest.sources import find_sources
 from tests.conftest import PkiHome
 from tests.ingest.conftest import as_lines, responder_records, write_jsonl
@@ -52,8 +51,7 @@ def staged_run(lake: Lake, raw: Path | str) -> _Run:
     for source in find_sources([str(raw)]):
         source_report, rows = read_object(source, now())
         run.add(source, source_report, rows)
-    for table, rows_of_table in run.tables.items():
-        run.manifest.files += lake.stage(run.manifest.run_id, TABLES[table], rows_of_table)
+    run.stage()
     return run
 
 

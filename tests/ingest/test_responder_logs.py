@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
 import pytest
 
 from ingest.reader import lines, sniff
@@ -159,12 +160,16 @@ def test_lines_number_from_one(tmp_path: Path) -> None:
 def test_a_big_object_is_handed_on_in_pieces(pki_home: PkiHome, tmp_path: Path) -> None:
     from ingest.rows import ObjectRows
 
-    pieces: list[dict[str, list[dict[str, object]]]] = []
+    pieces: list[dict[str, list[pa.Table]]] = []
     out = ObjectRows("x", spill=pieces.append, spill_rows=3)
     for index in range(7):
-        out.add("t", {"n": index})
+        out.add(
+            "artifact_downloads",
+            {"event_time": NOW, "path": f"/{index}", "source": "test", "source_object": "x"},
+        )
     out.quarantine("f", 8, b"bad", "why", NOW)
     rest = out.take()
-    assert [len(p["t"]) for p in pieces] == [3, 3]
-    assert len(rest["t"]) == 1 and len(rest["quarantine"]) == 1
-    assert out.row_counts() == {"t": 7} and out.quarantine_count == 1
+    assert [sum(t.num_rows for t in p["artifact_downloads"]) for p in pieces] == [3, 3]
+    assert rest["artifact_downloads"][0].column("path").to_pylist() == ["/6"]
+    assert rest["quarantine"][0].num_rows == 1
+    assert out.row_counts() == {"artifact_downloads": 7} and out.quarantine_count == 1
