@@ -87,3 +87,30 @@ def read_all(uri: str, compressed: bool) -> bytes:
     if len(data) > MAX_WHOLE_OBJECT:
         raise TruncatedObjectError(0, f"object larger than {MAX_WHOLE_OBJECT} bytes")
     return data
+
+
+BLOCK = 16 * 1024 * 1024
+
+
+def decompressed_blocks(uri: str, compressed: bool) -> Iterator[tuple[int, list[bytes]]]:
+    """Lines a block at a time, as ``(number of the first line, lines without "\\n")``:
+    vectorised readers work on blocks, and memory stays bounded by the block size."""
+    number = 1
+    carry = b""
+    try:
+        with open_binary(uri) as raw, _decompressed(raw, compressed) as handle:
+            while True:
+                block = handle.read(BLOCK)
+                if not block:
+                    break
+                lines = (carry + block).split(b"\n")
+                carry = lines.pop()
+                yield number, lines
+                number += len(lines)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        if carry:
+            yield number, [carry]  # the cut line: its reader quarantines it
+            number += 1
+        raise TruncatedObjectError(number - 1, str(exc) or type(exc).__name__) from None
+    if carry:
+        yield number, [carry]

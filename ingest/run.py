@@ -61,7 +61,7 @@ def read_object(
                 read_json_lines(lines(source.uri, opened.compressed), out, now)
             elif opened.format == "cloudfront":
                 cache: RequestCache = {} if requests is None else requests
-                read_cloudfront(lines(source.uri, opened.compressed), out, now, cache)
+                read_cloudfront(source.uri, opened.compressed, out, now, cache)
             else:
                 read_certificates(read_all(source.uri, opened.compressed), opened.format, out, now)
         except TruncatedObjectError as exc:

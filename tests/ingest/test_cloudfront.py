@@ -148,7 +148,7 @@ def test_every_era_maps_columns_by_header(tmp_path: Path, era: int) -> None:
     report, rows = read_object(find_sources([str(path)])[0], NOW)
     assert report.format == "cloudfront"
     assert (report.records_read, report.records_written, report.quarantined) == (5, 5, 0)
-    ocsp = rows.rows["ocsp_requests"]
+    ocsp = rows.all_rows("ocsp_requests")
     assert [r["serial"] for r in ocsp] == [
         "98d9e5c0b4c373552df77c5d0f1eb5128e4945f9",
         "98d9e5c0b4c373552df77c5d0f1eb5128e4945f9",
@@ -163,9 +163,9 @@ def test_every_era_maps_columns_by_header(tmp_path: Path, era: int) -> None:
     assert all(r["source"] == "cloudfront" for r in ocsp)
     assert ocsp[0]["event_time"] == datetime(2026, 11, 27, 23, 59, 58, tzinfo=UTC)
     assert ocsp[0]["latency_ms"] == pytest.approx(2.0)
-    [crl] = rows.rows["crl_fetches"]
+    [crl] = rows.all_rows("crl_fetches")
     assert crl["crl_name"] == "issuing-ca" and crl["bytes"] == 4096
-    [agent] = rows.rows["artifact_downloads"]
+    [agent] = rows.all_rows("artifact_downloads")
     assert (agent["kind"], agent["channel"], agent["name"], agent["version"]) == (
         "agent",
         "stable",
@@ -186,8 +186,8 @@ def test_nonce_and_plus_signs_survive_decoding(tmp_path: Path) -> None:
     lines = [line(FIELDS_33, **{"cs-uri-stem": stem}) for stem in stems]
     path = write_log(tmp_path / "n.gz", FIELDS_33, lines)
     _, rows = read_object(find_sources([str(path)])[0], NOW)
-    assert [r["nonce"] for r in rows.rows["ocsp_requests"]] == [True, True, True]
-    assert len({r["serial"] for r in rows.rows["ocsp_requests"]}) == 1
+    assert [r["nonce"] for r in rows.all_rows("ocsp_requests")] == [True, True, True]
+    assert len({r["serial"] for r in rows.all_rows("ocsp_requests")}) == 1
 
 
 def test_bad_lines_are_quarantined_and_the_rest_read(tmp_path: Path) -> None:
