@@ -58,7 +58,7 @@ def sniff(uri: str) -> Opened:
     return Opened("unknown", compressed)
 
 
-def _decompressed(raw: IO[bytes], compressed: bool) -> IO[bytes]:
+def decompressed(raw: IO[bytes], compressed: bool) -> IO[bytes]:
     return gzip.open(raw, "rb") if compressed else raw  # type: ignore[return-value]
 
 
@@ -67,7 +67,7 @@ def lines(uri: str, compressed: bool) -> Iterator[tuple[int, bytes]]:
     after every complete line before it has been yielded."""
     number = 0
     try:
-        with open_binary(uri) as raw, _decompressed(raw, compressed) as handle:
+        with open_binary(uri) as raw, decompressed(raw, compressed) as handle:
             for number, line in enumerate(handle, start=1):
                 yield number, line
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
@@ -80,7 +80,7 @@ MAX_WHOLE_OBJECT = 512 * 1024 * 1024
 def read_all(uri: str, compressed: bool) -> bytes:
     """A whole (certificate or CRL) object; CRLs of millions of entries still fit."""
     try:
-        with open_binary(uri) as raw, _decompressed(raw, compressed) as handle:
+        with open_binary(uri) as raw, decompressed(raw, compressed) as handle:
             data: bytes = handle.read(MAX_WHOLE_OBJECT + 1)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise TruncatedObjectError(0, str(exc) or type(exc).__name__) from None
@@ -89,7 +89,7 @@ def read_all(uri: str, compressed: bool) -> bytes:
     return data
 
 
-BLOCK = 16 * 1024 * 1024
+BLOCK = 64 * 1024 * 1024
 
 
 def decompressed_blocks(uri: str, compressed: bool) -> Iterator[tuple[int, list[bytes]]]:
@@ -98,7 +98,7 @@ def decompressed_blocks(uri: str, compressed: bool) -> Iterator[tuple[int, list[
     number = 1
     carry = b""
     try:
-        with open_binary(uri) as raw, _decompressed(raw, compressed) as handle:
+        with open_binary(uri) as raw, decompressed(raw, compressed) as handle:
             while True:
                 block = handle.read(BLOCK)
                 if not block:

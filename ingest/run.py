@@ -15,7 +15,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from ingest.formats.certificates import fingerprint, read_certificates
-from ingest.formats.cloudfront import RequestCache, read_cloudfront
+from ingest.formats.cloudfront import StemTable, read_cloudfront
 from ingest.formats.responder_logs import read_json_lines
 from ingest.lake import Lake, RunManifest, new_run_id
 from ingest.locking import lake_lock
@@ -49,7 +49,7 @@ class IngestReport:
 def read_object(
     source: SourceObject,
     now: datetime,
-    requests: RequestCache | None = None,
+    requests: StemTable | None = None,
     spill: Callable[[dict[str, list[pa.Table]]], None] | None = None,
 ) -> tuple[SourceReport, ObjectRows]:
     opened = sniff(source.uri)
@@ -60,7 +60,7 @@ def read_object(
             if opened.format == "json-lines":
                 read_json_lines(lines(source.uri, opened.compressed), out, now)
             elif opened.format == "cloudfront":
-                cache: RequestCache = {} if requests is None else requests
+                cache = StemTable() if requests is None else requests
                 read_cloudfront(source.uri, opened.compressed, out, now, cache)
             else:
                 read_certificates(read_all(source.uri, opened.compressed), opened.format, out, now)
@@ -157,7 +157,7 @@ def _ingest(
     report.rolled_forward, report.rolled_back = lake.recover()
     known = lake.ingested_keys()
     run = _Run(lake, clock())
-    requests: RequestCache = {}  # each distinct OCSP GET string is decoded once per run
+    requests = StemTable()  # each distinct OCSP GET string is decoded once per run
     for source in objects:
         if source.key in known:
             report.already_ingested += 1

@@ -21,11 +21,13 @@ from urllib.parse import unquote
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyarrow import csv as pa_csv
 
 from ingest.formats.ocsp_der import RequestError, decode_get_path, decode_request
-from ingest.reader import TruncatedObjectError, decompressed_blocks
+from ingest.reader import decompressed, decompressed_blocks
 from ingest.rows import ObjectRows
 from ingest.schema import TABLES, TIMESTAMP
+from ingest.storage import open_binary
 
 FORMAT = "cloudfront"
 SOURCE = "cloudfront"
@@ -48,18 +50,116 @@ USED = (
     "time-taken",
 )
 
-RequestCache = dict[str, "StemInfo"]
 
 # Route of a distinct path: what table it feeds.
 _OCSP_GET, _OCSP_OTHER, _CRL, _ARTIFACT = 0, 1, 2, 3
 
 
+class _Irregular(Exception):
+    """The fast reader met something only the exact reader handles (a bad line, a header
+    in the middle, a blank line): it hands over at the first line it did not deliver."""
+
+
 def read_cloudfront(
-    uri: str, compressed: bool, out: ObjectRows, now: datetime, requests: RequestCache
+    uri: str, compressed: bool, out: ObjectRows, now: datetime, requests: StemTable
 ) -> None:
-    fields: list[str] | None = None
-    for first_line, lines in _blocks(uri, compressed, out, now):
-        text = pc.utf8_rtrim(pa.array(lines, pa.string()), characters="\r")
+    """pyarrow's CSV reader for clean files (most of them, and fast); the exact reader,
+    which knows every line's number, from the first irregular line on."""
+    header_lines, fields = _leading_header(uri, compressed)
+    delivered = header_lines
+    if fields is not None and all(name in fields for name in REQUIRED):
+        try:
+            for columns, count in _csv_batches(uri, compressed, header_lines, fields):
+                line_numbers = np.arange(delivered + 1, delivered + 1 + count)
+                _rows(columns, None, line_numbers, out, now, requests)
+                delivered += count
+            return
+        except _Irregular:
+            pass
+    _exact(
+        uri,
+        compressed,
+        out,
+        now,
+        requests,
+        after_line=delivered,
+        fields=fields,  # the leading header's, in force up to the next #Fields line
+    )
+
+
+def _leading_header(uri: str, compressed: bool) -> tuple[int, list[str] | None]:
+    """How many ``#`` lines open the file, and the fields they name."""
+    count, fields = 0, None
+    with open_binary(uri) as raw, decompressed(raw, compressed) as handle:
+        for line in handle:
+            if not line.startswith(b"#"):
+                break
+            count += 1
+            if line.startswith(b"#Fields:"):
+                fields = line[len(b"#Fields:") :].decode("ascii", errors="replace").split()
+    return count, fields
+
+
+def _csv_batches(
+    uri: str, compressed: bool, header_lines: int, fields: list[str]
+) -> Iterator[tuple[dict[str, pa.Array], int]]:
+    irregular = False
+
+    def on_invalid_row(_: object) -> str:
+        nonlocal irregular
+        irregular = True
+        return "error"
+
+    wanted = [name for name in USED if name in fields]
+    with open_binary(uri) as raw, decompressed(raw, compressed) as handle:
+        try:  # opening reads the first block already
+            reader = pa_csv.open_csv(
+                handle,
+                read_options=pa_csv.ReadOptions(
+                    skip_rows=header_lines, column_names=fields, block_size=32 << 20
+                ),
+                parse_options=pa_csv.ParseOptions(
+                    delimiter="\t",
+                    quote_char=False,
+                    escape_char=False,
+                    ignore_empty_lines=False,
+                    invalid_row_handler=on_invalid_row,
+                ),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types=dict.fromkeys(fields, pa.string()),
+                    include_columns=wanted,
+                    strings_can_be_null=False,
+                ),
+            )
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            raise _Irregular from None
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, UnicodeDecodeError):
+                raise _Irregular from None
+            if irregular:
+                raise _Irregular
+            yield {name: batch.column(name) for name in wanted}, batch.num_rows
+
+
+def _exact(
+    uri: str,
+    compressed: bool,
+    out: ObjectRows,
+    now: datetime,
+    requests: StemTable,
+    *,
+    after_line: int,
+    fields: list[str] | None,
+) -> None:
+    for block_start, block in _blocks(uri, compressed, out, now):
+        if block_start + len(block) - 1 <= after_line:
+            continue
+        skip = max(0, after_line - block_start + 1)
+        text, first_line = block.slice(skip), block_start + skip
         headers = np.flatnonzero(pc.starts_with(text, "#").to_numpy(zero_copy_only=False))
         start = 0
         for position in [*headers.tolist(), len(text)]:
@@ -81,10 +181,14 @@ def read_cloudfront(
 
 def _blocks(
     uri: str, compressed: bool, out: ObjectRows, now: datetime
-) -> Iterator[tuple[int, list[str]]]:
-    """Lines as text, a block at a time; lines that are not UTF-8 are quarantined here."""
-    try:
-        for first_line, raw_lines in decompressed_blocks(uri, compressed):
+) -> Iterator[tuple[int, pa.StringArray]]:
+    """Lines as an Arrow string array, a block at a time, without a Python object per
+    line; lines that are not UTF-8 are quarantined here and left blank."""
+    for first_line, raw_lines in decompressed_blocks(uri, compressed):
+        block = b"\n".join(raw_lines)
+        try:
+            whole = block.decode("utf-8")
+        except UnicodeDecodeError:
             lines = []
             for offset, raw in enumerate(raw_lines):
                 try:
@@ -93,9 +197,10 @@ def _blocks(
                     out.records_read += 1
                     out.quarantine(FORMAT, first_line + offset, raw, "line is not UTF-8", now)
                     lines.append("")  # keeps the numbering; blank lines are not records
-            yield first_line, lines
-    except TruncatedObjectError:
-        raise
+            whole = "\n".join(lines)
+        split = pc.split_pattern(pa.array([whole], pa.large_string()), "\n")
+        text = pc.utf8_rtrim(split.values.cast(pa.string()), characters="\r")
+        yield first_line, text
 
 
 def _quarantine_rows(
@@ -118,7 +223,7 @@ def _segment(
     fields: list[str] | None,
     out: ObjectRows,
     now: datetime,
-    requests: RequestCache,
+    requests: StemTable,
 ) -> None:
     line_numbers = np.arange(first_line, first_line + len(text))
     nonblank = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0).to_numpy(
@@ -195,13 +300,13 @@ def _decoded_unique(column: pa.Array) -> pa.Array:
 
 def _rows(
     columns: dict[str, pa.Array],
-    text: pa.Array,
+    text: pa.Array | None,
     line_numbers: np.ndarray,
     out: ObjectRows,
     now: datetime,
-    requests: RequestCache,
+    requests: StemTable,
 ) -> None:
-    n = len(text)
+    n = len(line_numbers)
     stamp = pc.binary_join_element_wise(columns["date"], columns["time"], "T")
     parsed = pc.strptime(stamp, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
     bad_time = pc.is_null(parsed).to_numpy(zero_copy_only=False)
@@ -210,14 +315,12 @@ def _rows(
     taken, bad_taken = _numbers(columns.get("time-taken"), n, r"^\d+(\.\d+)?$", pa.float64())
 
     stems = columns["cs-uri-stem"].dictionary_encode()
-    routes, paths, errors, offsets, cert_ids = _routes(stems.dictionary.to_pylist(), requests)
-    index = stems.indices.to_numpy(zero_copy_only=False)
+    ids = requests.ids_for(stems.dictionary)[stems.indices.to_numpy(zero_copy_only=False)]
     method = columns["cs-method"]
     is_get = pc.equal(method, "GET").to_numpy(zero_copy_only=False)
-    route = routes[index]
+    route = requests.route[ids]
     route = np.where((route == _OCSP_GET) & ~is_get, _OCSP_OTHER, route)
-    has_error = np.array([error is not None for error in errors], bool)
-    stem_error = has_error[index] & (route == _OCSP_GET)
+    stem_error = requests.has_error[ids] & (route == _OCSP_GET)
 
     problems: list[str | None] = [None] * n
     for mask, reason in (
@@ -229,9 +332,12 @@ def _rows(
         for i in np.flatnonzero(mask).tolist():
             problems[i] = problems[i] or reason
     for i in np.flatnonzero(stem_error).tolist():
-        problems[i] = problems[i] or f"OCSP GET: {errors[index[i]]}"
+        problems[i] = problems[i] or f"OCSP GET: {requests.infos[ids[i]].error}"
     bad = np.array([p is not None for p in problems], bool)
-    _quarantine_rows(out, now, text, line_numbers, bad, [p or "" for p in problems])
+    if bad.any() and text is None:
+        raise _Irregular  # the exact reader quarantines these with their own lines
+    if text is not None:
+        _quarantine_rows(out, now, text, line_numbers, bad, [p or "" for p in problems])
     out.records_read += int((~bad).sum())
     out.records_written += int((~bad).sum())
 
@@ -246,7 +352,7 @@ def _rows(
         else pa.nulls(n, pa.string()),
         "http_method": method,
         "http_status": status,
-        "path": pa.array(paths, pa.string()).take(stems.indices),
+        "path": requests.paths.take(pa.array(ids)),
         "source": pa.array([SOURCE] * n, pa.string()),
         "source_object": pa.array([out.source_object] * n, pa.string()),
         "source_line": pa.array(line_numbers, pa.int64()),
@@ -263,10 +369,8 @@ def _rows(
         hit,
         taken,
         size,
-        route,
-        index,
-        offsets,
-        cert_ids,
+        ids,
+        requests,
         select(route == _OCSP_GET),
         select(route == _OCSP_OTHER),
     )
@@ -294,8 +398,10 @@ def _rows(
     artifact_rows = select(route == _ARTIFACT)
     if len(artifact_rows):
         take = pa.array(artifact_rows)
-        described = [_artifact(p) for p in paths]
-        pick = index[artifact_rows]
+        described = [
+            requests.infos[i].artifact or ("other", "", None, None)
+            for i in ids[artifact_rows].tolist()
+        ]
         out.add_arrow(
             "artifact_downloads",
             _table(
@@ -303,10 +409,10 @@ def _rows(
                 common,
                 take,
                 {
-                    "kind": pa.array([described[i][0] for i in pick], pa.string()),
-                    "name": pa.array([described[i][1] for i in pick], pa.string()),
-                    "version": pa.array([described[i][2] for i in pick], pa.string()),
-                    "channel": pa.array([described[i][3] for i in pick], pa.string()),
+                    "kind": pa.array([d[0] for d in described], pa.string()),
+                    "name": pa.array([d[1] for d in described], pa.string()),
+                    "version": pa.array([d[2] for d in described], pa.string()),
+                    "channel": pa.array([d[3] for d in described], pa.string()),
                     "bytes": size.take(take),
                 },
             ),
@@ -314,10 +420,10 @@ def _rows(
 
 
 def _table(
-    name: str, common: dict[str, pa.Array], take: pa.Array, extra: dict[str, pa.Array]
+    name: str, common: dict[str, pa.Array], take: pa.Array | None, extra: dict[str, pa.Array]
 ) -> pa.Table:
     schema = TABLES[name].schema
-    arrays = [extra[f.name] if f.name in extra else common[f.name].take(take) for f in schema]
+    arrays = [extra[f.name] if f.name in extra else _take(common[f.name], take) for f in schema]
     return pa.Table.from_arrays(
         [a.cast(f.type) for a, f in zip(arrays, schema, strict=True)], schema=schema
     )
@@ -329,28 +435,27 @@ def _emit_ocsp(
     hit: pa.Array,
     taken: pa.Array,
     size: pa.Array,
-    route: np.ndarray,
-    index: np.ndarray,
-    offsets: np.ndarray,
-    cert_ids: list[tuple[str, str, str, str, bool]],
+    ids: np.ndarray,
+    stems: StemTable,
     gets: np.ndarray,
     others: np.ndarray,
 ) -> None:
     # GETs: one row per CertID, rows repeated as many times as their request names CertIDs.
-    counts = (offsets[index[gets] + 1] - offsets[index[gets]]) if len(gets) else np.array([], int)
+    starts = stems.offsets[ids[gets]]
+    counts = stems.offsets[ids[gets] + 1] - starts
     repeated = np.repeat(gets, counts)
     within = np.arange(len(repeated)) - np.repeat(np.cumsum(counts) - counts, counts)
-    which = (np.repeat(offsets[index[gets]], counts) + within) if len(gets) else within
+    which = np.repeat(starts, counts) + within
     rows = np.concatenate([repeated, others]).astype(np.int64)
     if len(rows) == 0:
         return
-    take = pa.array(rows)
-    empty = [None] * len(others)
-
-    def cert_column(position: int) -> pa.Array:
-        return pa.array([cert_ids[i][position] for i in which.tolist()] + empty, pa.string())
-
-    nonce = pa.array([cert_ids[i][4] for i in which.tolist()] + empty, pa.bool_())
+    take = _positions(rows, len(ids))
+    # Rows without a CertID (POST, bare /ocsp) point at the columns' trailing null.
+    gather = pa.array(
+        np.concatenate([which, np.full(len(others), stems.null_cert)]).astype(np.int64)
+    )
+    empty_text = pa.nulls(len(rows), pa.string())
+    hash_algorithm, name_hash, key_hash, serial = (c.take(gather) for c in stems.cert_columns)
     out.add_arrow(
         "ocsp_requests",
         _table(
@@ -358,21 +463,35 @@ def _emit_ocsp(
             common,
             take,
             {
-                "response_status": pa.nulls(len(rows), pa.string()),
-                "cert_status": pa.nulls(len(rows), pa.string()),
-                "hash_algorithm": cert_column(0),
-                "issuer_name_hash": cert_column(1),
-                "issuer_key_hash": cert_column(2),
-                "issuer_key_sha1": pa.nulls(len(rows), pa.string()),
-                "serial": cert_column(3),
-                "nonce": nonce,
-                "cache_hit": hit.take(take),
-                "latency_ms": pc.multiply(taken.take(take), 1000.0),
+                "response_status": empty_text,
+                "cert_status": empty_text,
+                "hash_algorithm": hash_algorithm,
+                "issuer_name_hash": name_hash,
+                "issuer_key_hash": key_hash,
+                "issuer_key_sha1": empty_text,
+                "serial": serial,
+                "nonce": stems.nonce.take(gather),
+                "cache_hit": _take(hit, take),
+                "latency_ms": pc.multiply(_take(taken, take), 1000.0),
                 "request_bytes": pa.nulls(len(rows), pa.int64()),
-                "response_bytes": size.take(take),
+                "response_bytes": _take(size, take),
             },
         ),
     )
+
+
+def _positions(rows: np.ndarray, length: int) -> pa.Array | None:
+    """Row positions to take, or None when they are every row in order (nothing to copy)."""
+    if len(rows) == length and (
+        length == 0
+        or (rows[0] == 0 and rows[-1] == length - 1 and bool(np.all(np.diff(rows) == 1)))
+    ):
+        return None
+    return pa.array(rows)
+
+
+def _take(column: pa.Array, take: pa.Array | None) -> pa.Array:
+    return column if take is None else column.take(take)
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +502,7 @@ class StemInfo:
     path: str
     error: str | None
     cert_ids: tuple[tuple[str, str, str, str, bool], ...]
+    artifact: tuple[str, str, str | None, str | None] | None
 
 
 def _stem_info(stem: str) -> StemInfo:
@@ -390,11 +510,11 @@ def _stem_info(stem: str) -> StemInfo:
     if path == "/ocsp" or path.startswith("/ocsp/"):
         encoded = path.removeprefix("/ocsp").lstrip("/")
         if not encoded:
-            return StemInfo(_OCSP_OTHER, path, None, ())
+            return StemInfo(_OCSP_OTHER, path, None, (), None)
         try:
             decoded = decode_request(decode_get_path(encoded))
         except RequestError as exc:
-            return StemInfo(_OCSP_GET, path, str(exc), ())
+            return StemInfo(_OCSP_GET, path, str(exc), (), None)
         return StemInfo(
             _OCSP_GET,
             path,
@@ -403,32 +523,56 @@ def _stem_info(stem: str) -> StemInfo:
                 (c.hash_algorithm, c.issuer_name_hash, c.issuer_key_hash, c.serial, decoded.nonce)
                 for c in decoded.cert_ids
             ),
+            None,
         )
-    return StemInfo(_CRL if path.startswith("/crl/") else _ARTIFACT, path, None, ())
+    if path.startswith("/crl/"):
+        return StemInfo(_CRL, path, None, (), None)
+    return StemInfo(_ARTIFACT, path, None, (), _artifact(path))
 
 
-def _routes(
-    stems: list[str], requests: RequestCache
-) -> tuple[
-    np.ndarray, list[str], list[str | None], np.ndarray, list[tuple[str, str, str, str, bool]]
-]:
-    """Per distinct stem of a block: its route, decoded path, decoding error, and CertIDs
-    (flattened, with offsets)."""
-    routes = np.empty(len(stems), np.int64)
-    paths: list[str] = []
-    errors: list[str | None] = []
-    offsets = np.zeros(len(stems) + 1, np.int64)
-    cert_ids: list[tuple[str, str, str, str, bool]] = []
-    for position, stem in enumerate(stems):
-        info = requests.get(stem)
-        if info is None:
-            info = requests[stem] = _stem_info(stem)
-        routes[position] = info.route
-        paths.append(info.path)
-        errors.append(info.error)
-        cert_ids.extend(info.cert_ids)
-        offsets[position + 1] = len(cert_ids)
-    return routes, paths, errors, offsets, cert_ids
+class StemTable:
+    """Every distinct cs-uri-stem of an ingest run, worked out once, kept as arrays so
+    that each block maps its rows with vectorised lookups instead of Python loops."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self.infos: list[StemInfo] = []
+        self._refresh()
+
+    def __len__(self) -> int:
+        return len(self.infos)
+
+    def ids_for(self, stems: pa.Array) -> np.ndarray:
+        """The run-wide id of each distinct stem in ``stems`` (a dictionary's values)."""
+        found = (
+            pc.fill_null(pc.index_in(stems, value_set=self._known), -1)
+            .to_numpy(zero_copy_only=False)
+            .astype(np.int64)
+        )
+        missing = np.flatnonzero(found < 0)
+        if len(missing):
+            for position in missing.tolist():
+                stem = stems[position].as_py()
+                if stem not in self._ids:
+                    self._ids[stem] = len(self.infos)
+                    self.infos.append(_stem_info(stem))
+                found[position] = self._ids[stem]
+            self._refresh()
+        return np.asarray(found, dtype=np.int64)
+
+    def _refresh(self) -> None:
+        infos = self.infos
+        self._known = pa.array(list(self._ids), pa.string())
+        self.route = np.array([i.route for i in infos], np.int64)
+        self.has_error = np.array([i.error is not None for i in infos], bool)
+        self.paths = pa.array([i.path for i in infos], pa.string())
+        counts = np.array([len(i.cert_ids) for i in infos], np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        flat = [c for i in infos for c in i.cert_ids]
+        # One trailing null per column: rows without a CertID point there.
+        self.cert_columns = [pa.array([c[k] for c in flat] + [None], pa.string()) for k in range(4)]
+        self.nonce = pa.array([c[4] for c in flat] + [None], pa.bool_())
+        self.null_cert = len(flat)
 
 
 def _artifact(path: str) -> tuple[str, str, str | None, str | None]:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import cryptography_vectors
 import pytest
 
-from ingest.formats.cloudfront import RequestCache
+from ingest.formats.cloudfront import StemTable
 from ingest.lake import Lake
 from ingest.run import ingest, read_object
 from ingest.sources import find_sources
@@ -248,7 +248,7 @@ def test_each_distinct_request_is_decoded_once_per_run(tmp_path: Path) -> None:
                 for n in range(50)
             ],
         )
-    cache: RequestCache = {}
+    cache = StemTable()
     for source in find_sources([str(tmp_path / "raw")]):
         read_object(source, NOW, cache)
     assert len(cache) == 1
