@@ -9,6 +9,7 @@ waiting; the run is committed once, at the end.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -95,6 +96,10 @@ class _Run:
         self.tables: dict[str, list[pa.Table]] = {}
         self.buffered = 0
         self._sequence = 0
+        # Parquet is written on a second thread (pyarrow lets go of the GIL) while the
+        # next rows are read; one write in flight at a time keeps memory bounded.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage")
+        self._pending: Future[list[str]] | None = None
 
     def absorb(self, tables: dict[str, list[pa.Table]]) -> None:
         for table, parts in tables.items():
@@ -104,12 +109,24 @@ class _Run:
             self.stage()
 
     def stage(self) -> None:
-        for table, parts in self.tables.items():
-            self.manifest.files += self.lake.stage(
-                self.manifest.run_id, TABLES[table], pa.concat_tables(parts), self._sequence
-            )
+        self._wait()
+        tables, sequence = self.tables, self._sequence
         self._sequence += 1
         self.tables, self.buffered = {}, 0
+        self._pending = self._writer.submit(self._write, tables, sequence)
+
+    def _write(self, tables: dict[str, list[pa.Table]], sequence: int) -> list[str]:
+        files = []
+        for table, parts in tables.items():
+            files += self.lake.stage(
+                self.manifest.run_id, TABLES[table], pa.concat_tables(parts), sequence
+            )
+        return files
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            self.manifest.files += self._pending.result()  # a failed write fails the run
+            self._pending = None
 
     def add(self, source: SourceObject, report: SourceReport, rows: ObjectRows) -> None:
         self.absorb(rows.take())
@@ -127,10 +144,18 @@ class _Run:
             }
         )
 
-    def finish(self) -> str | None:
-        if not self.manifest.sources:
-            return None
+    def flush(self) -> None:
+        """Everything absorbed so far is in staging, and listed in the manifest."""
         self.stage()
+        self._wait()
+
+    def finish(self) -> str | None:
+        try:
+            if not self.manifest.sources:
+                return None
+            self.flush()
+        finally:
+            self._writer.shutdown()
         self.lake.commit(self.manifest)
         self.lake.publish(self.manifest)
         return self.manifest.run_id

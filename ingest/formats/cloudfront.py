@@ -12,7 +12,9 @@ stays bounded and a 2-million-line log is read in seconds.
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,11 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as pa_csv
 
-from ingest.formats.ocsp_der import RequestError, decode_get_path, decode_request
+from ingest.formats.ocsp_der import RequestError, decode_get_path, decode_request, unquote_once
 from ingest.reader import decompressed, decompressed_blocks
 from ingest.rows import ObjectRows
 from ingest.schema import TABLES, TIMESTAMP
-from ingest.storage import open_binary
+from ingest.storage import open_arrow_stream, open_binary
 
 FORMAT = "cloudfront"
 SOURCE = "cloudfront"
@@ -111,7 +113,7 @@ def _csv_batches(
         return "error"
 
     wanted = [name for name in USED if name in fields]
-    with open_binary(uri) as raw, decompressed(raw, compressed) as handle:
+    with open_arrow_stream(uri, compressed) as handle:
         try:  # opening reads the first block already
             reader = pa_csv.open_csv(
                 handle,
@@ -133,16 +135,45 @@ def _csv_batches(
             )
         except (pa.ArrowInvalid, UnicodeDecodeError):
             raise _Irregular from None
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            except (pa.ArrowInvalid, UnicodeDecodeError):
-                raise _Irregular from None
-            if irregular:
-                raise _Irregular
-            yield {name: batch.column(name) for name in wanted}, batch.num_rows
+        # The next block is parsed on another thread (pyarrow lets go of the GIL) while
+        # this one is turned into rows; at most two blocks wait, so memory stays bounded.
+        ahead: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def produce() -> None:
+            while not stop.is_set():
+                try:
+                    item: pa.RecordBatch | BaseException | None = reader.read_next_batch()
+                    if irregular:
+                        item = _Irregular()
+                except StopIteration:
+                    item = None
+                except (pa.ArrowInvalid, UnicodeDecodeError):
+                    item = _Irregular()
+                except Exception as exc:  # noqa: BLE001 - handed to the reading thread
+                    item = exc
+                while not stop.is_set():
+                    try:
+                        ahead.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if not isinstance(item, pa.RecordBatch):
+                    return
+
+        producer = threading.Thread(target=produce, name="csv-ahead", daemon=True)
+        producer.start()
+        try:
+            while True:
+                item = ahead.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield {name: item.column(name) for name in wanted}, item.num_rows
+        finally:
+            stop.set()
+            producer.join()
 
 
 def _exact(
@@ -506,7 +537,7 @@ class StemInfo:
 
 
 def _stem_info(stem: str) -> StemInfo:
-    path = unquote(stem)  # once: CloudFront's own encoding
+    path = unquote_once(stem, errors="replace")  # once: CloudFront's own encoding
     if path == "/ocsp" or path.startswith("/ocsp/"):
         encoded = path.removeprefix("/ocsp").lstrip("/")
         if not encoded:

@@ -255,3 +255,35 @@ def test_each_distinct_request_is_decoded_once_per_run(tmp_path: Path) -> None:
     lake = Lake.at(str(tmp_path / "lake"))
     ingest(find_sources([str(tmp_path / "raw")]), lake, lambda: NOW)
     assert lake.read("ocsp_requests").num_rows == 150
+
+
+def test_fast_percent_decoding_matches_the_standard_library() -> None:
+    import random
+    from urllib.parse import unquote
+
+    from ingest.formats.ocsp_der import unquote_once
+
+    rng = random.Random(5)
+    pieces = [
+        "%2F",
+        "%2B",
+        "%3D",
+        "%25",
+        "%2f",
+        "%3d",
+        "A",
+        "b",
+        "/",
+        "+",
+        "=",
+        "-",
+        "%",
+        "%20",
+        "%E2%82%AC",
+        "%zz",
+    ]
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(12)))
+        assert unquote_once(text, errors="replace") == unquote(text), text
+    assert unquote_once("a+b%2Bc") == "a+b+c"  # never + as space
+    assert unquote_once("%252F") == "%2F"  # exactly once

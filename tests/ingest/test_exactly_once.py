@@ -51,7 +51,7 @@ def staged_run(lake: Lake, raw: Path | str) -> _Run:
     for source in find_sources([str(raw)]):
         source_report, rows = read_object(source, now())
         run.add(source, source_report, rows)
-    run.stage()
+    run.flush()
     return run
 
 
