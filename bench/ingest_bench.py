@@ -27,42 +27,9 @@ WORK = ROOT / "bench" / ".work" / "ingest"
 sys.path.insert(0, str(ROOT))
 
 from bench.results import machine, record  # noqa: E402
+from ingest.formats.cloudfront import STANDARD_FIELDS  # noqa: E402
 
-FIELDS = [
-    "date",
-    "time",
-    "x-edge-location",
-    "sc-bytes",
-    "c-ip",
-    "cs-method",
-    "cs(Host)",
-    "cs-uri-stem",
-    "sc-status",
-    "cs(Referer)",
-    "cs(User-Agent)",
-    "cs-uri-query",
-    "cs(Cookie)",
-    "x-edge-result-type",
-    "x-edge-request-id",
-    "x-host-header",
-    "cs-protocol",
-    "cs-bytes",
-    "time-taken",
-    "x-forwarded-for",
-    "ssl-protocol",
-    "ssl-cipher",
-    "x-edge-response-result-type",
-    "cs-protocol-version",
-    "fle-status",
-    "fle-encrypted-fields",
-    "c-port",
-    "time-to-first-byte",
-    "x-edge-detailed-result-type",
-    "sc-content-type",
-    "sc-content-len",
-    "sc-range-start",
-    "sc-range-end",
-]
+FIELDS = list(STANDARD_FIELDS)
 AGENTS = [
     "Microsoft-CryptoAPI/10.0",
     "Java/17.0.15",

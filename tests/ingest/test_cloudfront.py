@@ -12,7 +12,7 @@ from urllib.parse import quote
 import cryptography_vectors
 import pytest
 
-from ingest.formats.cloudfront import StemTable
+from ingest.formats.cloudfront import STANDARD_FIELDS, StemTable
 from ingest.lake import Lake
 from ingest.run import ingest, read_object
 from ingest.sources import find_sources
@@ -21,41 +21,7 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 VECTORS = Path(os.path.dirname(cryptography_vectors.__file__)) / "x509" / "ocsp"
 
 # The field lists of AWS's documentation, oldest to newest.
-FIELDS_33 = [
-    "date",
-    "time",
-    "x-edge-location",
-    "sc-bytes",
-    "c-ip",
-    "cs-method",
-    "cs(Host)",
-    "cs-uri-stem",
-    "sc-status",
-    "cs(Referer)",
-    "cs(User-Agent)",
-    "cs-uri-query",
-    "cs(Cookie)",
-    "x-edge-result-type",
-    "x-edge-request-id",
-    "x-host-header",
-    "cs-protocol",
-    "cs-bytes",
-    "time-taken",
-    "x-forwarded-for",
-    "ssl-protocol",
-    "ssl-cipher",
-    "x-edge-response-result-type",
-    "cs-protocol-version",
-    "fle-status",
-    "fle-encrypted-fields",
-    "c-port",
-    "time-to-first-byte",
-    "x-edge-detailed-result-type",
-    "sc-content-type",
-    "sc-content-len",
-    "sc-range-start",
-    "sc-range-end",
-]
+FIELDS_33 = list(STANDARD_FIELDS)
 ERAS = {24: FIELDS_33[:24], 26: FIELDS_33[:26], 33: FIELDS_33}
 
 
