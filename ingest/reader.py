@@ -90,27 +90,49 @@ def read_all(uri: str, compressed: bool) -> bytes:
 
 
 BLOCK = 64 * 1024 * 1024
+CHUNK = 1024 * 1024
 
 
 def decompressed_blocks(uri: str, compressed: bool) -> Iterator[tuple[int, list[bytes]]]:
     """Lines a block at a time, as ``(number of the first line, lines without "\\n")``:
-    vectorised readers work on blocks, and memory stays bounded by the block size."""
+    vectorised readers work on blocks, and memory stays bounded by the block size.
+    A gzip stream cut short yields every complete line before the cut, then the cut
+    line itself, then raises TruncatedObjectError."""
     number = 1
+    pending: list[bytes] = []
+    size = 0
     carry = b""
+
+    def complete_lines() -> list[bytes]:
+        nonlocal carry
+        lines = (carry + b"".join(pending)).split(b"\n")
+        carry = lines.pop()
+        pending.clear()
+        return lines
+
     try:
         with open_binary(uri) as raw, decompressed(raw, compressed) as handle:
             while True:
-                block = handle.read(BLOCK)
-                if not block:
+                chunk = handle.read(CHUNK)  # small reads: a cut loses at most one chunk
+                if not chunk:
                     break
-                lines = (carry + block).split(b"\n")
-                carry = lines.pop()
-                yield number, lines
-                number += len(lines)
+                pending.append(chunk)
+                size += len(chunk)
+                if size >= BLOCK:
+                    lines = complete_lines()
+                    size = 0
+                    yield number, lines
+                    number += len(lines)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        lines = complete_lines()
         if carry:
-            yield number, [carry]  # the cut line: its reader quarantines it
-            number += 1
+            lines.append(carry)  # the cut line: its reader quarantines it
+        if lines:
+            yield number, lines
+            number += len(lines)
         raise TruncatedObjectError(number - 1, str(exc) or type(exc).__name__) from None
+    lines = complete_lines()
     if carry:
-        yield number, [carry]
+        lines.append(carry)
+    if lines:
+        yield number, lines

@@ -171,7 +171,7 @@ def _csv_batches(
                     strings_can_be_null=False,
                 ),
             )
-        except (pa.ArrowInvalid, UnicodeDecodeError):
+        except (pa.ArrowInvalid, UnicodeDecodeError, OSError):
             raise _Irregular from None
         # The next block is parsed on another thread (pyarrow lets go of the GIL) while
         # this one is turned into rows; at most two blocks wait, so memory stays bounded.
@@ -186,7 +186,8 @@ def _csv_batches(
                         item = _Irregular()
                 except StopIteration:
                     item = None
-                except (pa.ArrowInvalid, UnicodeDecodeError):
+                except (pa.ArrowInvalid, UnicodeDecodeError, OSError):
+                    # OSError: a truncated gzip; the exact reader quarantines the cut.
                     item = _Irregular()
                 except Exception as exc:  # noqa: BLE001 - handed to the reading thread
                     item = exc

@@ -253,3 +253,22 @@ def test_fast_percent_decoding_matches_the_standard_library() -> None:
         assert unquote_once(text, errors="replace") == unquote(text), text
     assert unquote_once("a+b%2Bc") == "a+b+c"  # never + as space
     assert unquote_once("%252F") == "%2F"  # exactly once
+
+
+def test_truncated_gzip_keeps_every_line_before_the_cut(tmp_path: Path) -> None:
+    stem = cloudfront_stem(vector("req-sha1.der"), "java")
+    lines = [
+        line(FIELDS_33, **{"cs-uri-stem": stem, "x-edge-request-id": f"id{n:06d}"})
+        for n in range(20_000)
+    ]
+    full = write_log(tmp_path / "full.gz", FIELDS_33, lines)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    report, rows = read_object(find_sources([str(cut)])[0], NOW)
+    assert report.records_written > 1000
+    assert report.records_read == report.records_written + report.quarantined
+    assert "truncated or corrupt gzip" in rows.quarantined[-1]["reason"]
+    delivered = rows.all_rows("ocsp_requests")
+    assert [r["request_id"] for r in delivered] == [f"id{n:06d}" for n in range(len(delivered))]
+    assert [r["source_line"] for r in delivered] == list(range(3, 3 + len(delivered)))
