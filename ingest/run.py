@@ -187,7 +187,13 @@ def _ingest(
         if source.key in known:
             report.already_ingested += 1
             continue
-        source_report, rows = read_object(source, clock(), requests, spill=run.absorb)
+        try:
+            source_report, rows = read_object(source, clock(), requests, spill=run.absorb)
+        except FileNotFoundError:
+            # Deleted between listing and reading (opening is the first thing a read does,
+            # so no row of it was taken): reported, and left out of the manifest.
+            report.sources.append(SourceReport(source.uri, "vanished"))
+            continue
         report.sources.append(source_report)
         run.add(source, source_report, rows)
         if on_object is not None:

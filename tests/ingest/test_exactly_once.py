@@ -180,3 +180,16 @@ def test_large_objects_are_staged_in_pieces(
     assert len(manifest.files) > 4  # staged in several pieces, committed once
     assert lake.read("ocsp_requests").num_rows == expected
     assert sum(s.rows.get("ocsp_requests", 0) for s in report.sources) == expected
+
+
+def test_an_object_deleted_after_listing_is_reported_not_fatal(
+    pki_home: PkiHome, tmp_path: Path
+) -> None:
+    raw, lake = tmp_path / "raw", Lake.at(str(tmp_path / "lake"))
+    expected_all = make_raw(pki_home, raw, 3)
+    sources = find_sources([str(raw)])
+    Path(sources[0].uri).unlink()
+    report = ingest(sources, lake, now)
+    assert [s.format for s in report.sources].count("vanished") == 1
+    assert 0 < lake.read("ocsp_requests").num_rows < expected_all
+    assert len(lake.manifests()[0].sources) == 2
