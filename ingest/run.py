@@ -20,6 +20,7 @@ from ingest.formats.cloudfront import StemTable, read_cloudfront
 from ingest.formats.responder_logs import read_json_lines
 from ingest.lake import Lake, RunManifest, new_run_id
 from ingest.locking import lake_lock
+from ingest.origin_join import days_around, from_lake, join_origin, origin_rows
 from ingest.reader import TruncatedObjectError, lines, read_all, sniff
 from ingest.rows import ObjectRows
 from ingest.schema import TABLES
@@ -100,13 +101,33 @@ class _Run:
         # next rows are read; one write in flight at a time keeps memory bounded.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage")
         self._pending: Future[list[str]] | None = None
+        self._origin: list[pa.Table] = []  # responder rows of this run, for CDN rows
+        self._committed_origin: dict[tuple[str, ...], pa.Table | None] = {}
 
     def absorb(self, tables: dict[str, list[pa.Table]]) -> None:
         for table, parts in tables.items():
+            if table == "ocsp_requests":
+                parts = [self._with_origin(part) for part in parts]  # noqa: PLW2901
             self.tables.setdefault(table, []).extend(parts)
             self.buffered += sum(part.num_rows for part in parts)
         if self.buffered >= MAX_BUFFERED_ROWS:
             self.stage()
+
+    def _with_origin(self, part: pa.Table) -> pa.Table:
+        """CDN rows gain the responder's view of the same request (ingest/origin_join.py);
+        responder rows are remembered for CDN rows later in this run."""
+        if part.num_rows == 0:
+            return part
+        if part.column("source")[0].as_py() != "cloudfront":
+            slim = origin_rows(part)
+            if slim is not None:
+                self._origin.append(slim)
+            return part
+        days = days_around(part)
+        if days not in self._committed_origin:  # read each span of days once per run
+            self._committed_origin[days] = from_lake(self.lake, days)
+        committed = self._committed_origin[days]
+        return join_origin(part, [*self._origin, *([committed] if committed is not None else [])])
 
     def stage(self) -> None:
         self._wait()

@@ -77,7 +77,12 @@ OCSP_REQUESTS = Table(
             "successful, malformedRequest, unauthorized, "
             "tryLater; null when no OCSP answer was given (HTTP 405/413) or unknown (CDN)",
         ),
-        Column("cert_status", pa.string(), "good, revoked, unknown; null where not known"),
+        Column(
+            "cert_status",
+            pa.string(),
+            "good, revoked, unknown; null where not known "
+            "(a CDN row gains it from the responder's log of the same request)",
+        ),
         Column("hash_algorithm", pa.string(), "CertID hash: sha1, sha256, ... or a dotted OID"),
         Column("issuer_name_hash", pa.string(), "hex, as the client sent it"),
         Column("issuer_key_hash", pa.string(), "hex, as the client sent it"),
@@ -90,7 +95,18 @@ OCSP_REQUESTS = Table(
         Column("serial", pa.string(), "lowercase hex, even number of digits"),
         Column("nonce", pa.bool_(), "the request carried a nonce (RFC 8954)"),
         Column("cache_hit", pa.bool_(), "answered from a cache (responder or CDN)"),
-        Column("latency_ms", pa.float64(), "time to answer, milliseconds"),
+        Column(
+            "latency_ms",
+            pa.float64(),
+            "time to answer, milliseconds (the CDN's for "
+            "cloudfront rows, the responder's for lambda rows)",
+        ),
+        Column(
+            "origin_latency_ms",
+            pa.float64(),
+            "cloudfront rows that reached the "
+            "responder: the responder's own time, from its log (joined on cf_request_id)",
+        ),
         Column("request_bytes", pa.int64(), "request body size"),
         Column("response_bytes", pa.int64(), "response body size"),
         Column("path", pa.string(), "request path (OCSP GETs carry the request in it)"),

@@ -537,6 +537,7 @@ def _emit_ocsp(
                 "nonce": stems.nonce.take(gather),
                 "cache_hit": _take(hit, take),
                 "latency_ms": pc.multiply(_take(taken, take), 1000.0),
+                "origin_latency_ms": pa.nulls(len(rows), pa.float64()),
                 "request_bytes": pa.nulls(len(rows), pa.int64()),
                 "response_bytes": _take(size, take),
             },
