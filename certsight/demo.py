@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
+from cryptography import x509
 from rich.console import Console
 
 from certsight.ingesting import ingest_home, summary
@@ -20,6 +21,7 @@ from responders.pki.hierarchy import init_ca
 from responders.pki.keys import KeyType
 from responders.pki.operations import file_stem, issue_to_files, register_ca_material, revoke_serial
 from responders.pki.reasons import RevocationReason
+from responders.pki.serials import serial_hex
 from responders.store.base import CertStatus
 from responders.store.factory import open_store
 from responders.web.server import serve
@@ -36,22 +38,16 @@ def _now() -> datetime:
 def prepare_demo(home: Home, *, port: int, console: Console) -> dict[str, str]:
     """Create what is missing and return ``{host: serial}``; reruns reuse the home."""
     layout = home.pki
+    store = open_store(home.store_uri)
     if not layout.exists():
         init_ca(layout, base_url=f"http://127.0.0.1:{port}", key_type=KeyType.ec_p256, now=_now())
-        register_ca_material(
-            layout=layout, store=open_store(home.store_uri), raw_dir=home.raw, now=_now()
-        )
+        register_ca_material(layout=layout, store=store, raw_dir=home.raw, now=_now())
         console.print(f"[green]created a CA[/] under {layout.root}")
-    store = open_store(home.store_uri)
     out = home.certs / "demo"
     serials: dict[str, str] = {}
     for host in DEMO_HOSTS:
         pem = out / f"{file_stem(host)}.pem"
         if pem.exists():
-            from cryptography import x509
-
-            from responders.pki.serials import serial_hex
-
             serials[host] = serial_hex(
                 x509.load_pem_x509_certificate(pem.read_bytes()).serial_number
             )

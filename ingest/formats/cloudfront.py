@@ -278,10 +278,12 @@ def _quarantine_rows(
     now: datetime,
     text: pa.Array,
     line_numbers: np.ndarray,
-    mask: np.ndarray,
+    mask: np.ndarray | None,
     reason: str | list[str],
 ) -> None:
-    for index in np.flatnonzero(mask).tolist():
+    """Quarantine the rows ``mask`` selects (every row when None), each with its line."""
+    chosen = range(len(text)) if mask is None else np.flatnonzero(mask).tolist()
+    for index in chosen:
         out.records_read += 1
         why = reason if isinstance(reason, str) else reason[index]
         out.quarantine(FORMAT, int(line_numbers[index]), text[index].as_py(), why, now)
@@ -303,14 +305,7 @@ def _segment(
     if len(text) == 0:
         return
     if fields is None:
-        _quarantine_rows(
-            out,
-            now,
-            text,
-            line_numbers,
-            np.ones(len(text), bool),
-            "log line before any #Fields header",
-        )
+        _quarantine_rows(out, now, text, line_numbers, None, "log line before any #Fields header")
         return
     parts = pc.split_pattern(text, "\t")
     counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
@@ -324,14 +319,8 @@ def _segment(
         return
     missing = [name for name in REQUIRED if name not in fields]
     if missing:
-        _quarantine_rows(
-            out,
-            now,
-            text,
-            line_numbers,
-            np.ones(len(text), bool),
-            f"the #Fields header lacks {', '.join(missing)}",
-        )
+        reason = f"the #Fields header lacks {', '.join(missing)}"
+        _quarantine_rows(out, now, text, line_numbers, None, reason)
         return
     columns = {name: pc.list_element(parts, fields.index(name)) for name in USED if name in fields}
     _rows(columns, text, line_numbers, out, now, requests)

@@ -40,7 +40,5 @@ def check_dns_name(value: str) -> str:
 
 
 def san_text(name: x509.GeneralName) -> str:
-    """How a SAN is stored in the inventory: ``dns:host`` reads badly, so just the value."""
-    if isinstance(name, x509.IPAddress):
-        return str(name.value)
+    """How a SAN is stored in the inventory: the bare value (``dns:host`` reads badly)."""
     return str(name.value)
