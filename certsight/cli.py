@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from certsight.querying import QueryError
 from certsight.settings import Home
 from ingest.locking import LakeBusyError
 from ingest.schema import TABLES
@@ -33,6 +34,11 @@ from responders.pki.serials import SerialFormatError, parse_serial
 from responders.store.base import StoreError
 from responders.store.factory import open_store
 from responders.web.server import ServerStartError
+from warehouse.build import BuildError
+from warehouse.dbt_runner import DbtError
+from warehouse.delivery import DeliveryConfigError
+from warehouse.networks import NetworksError
+from warehouse.reading import WarehouseMissingError
 
 console = Console()
 errors = Console(stderr=True)
@@ -53,6 +59,12 @@ _USER_ERRORS = (
     SourceError,
     LakeBusyError,
     StorageError,
+    NetworksError,
+    DbtError,
+    BuildError,
+    DeliveryConfigError,
+    QueryError,
+    WarehouseMissingError,
 )
 
 
@@ -281,6 +293,131 @@ def ingest(home: Home, sources: tuple[str, ...], lake_dir: str | None) -> None:
     from certsight.ingesting import run_ingest
 
     run_ingest(home, list(sources), lake_dir, console=console)
+
+
+@main.command()
+@click.option(
+    "--networks",
+    "networks_csv",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="CIDR table cidr,zone,site,owner (default HOME/networks.csv, else the last build's)",
+)
+@click.option("--lake", "lake_uri", default=None, help="LAKE location (default HOME/lake)")
+@click.option("--full-refresh", is_flag=True, help="rebuild every day of history (alerts are kept)")
+@click.option("--test", "run_tests", is_flag=True, help="also run the models' data and unit tests")
+@click.option(
+    "--learning-days",
+    default=7,
+    show_default=True,
+    type=click.IntRange(0, 365),
+    help="days of traffic learned before new_edge alerts are raised",
+)
+@home_option
+def build(
+    home: Home,
+    networks_csv: Path | None,
+    lake_uri: str | None,
+    full_refresh: bool,
+    run_tests: bool,
+    learning_days: int,
+) -> None:
+    """Run the warehouse models and the detectors: LAKE -> HOME/warehouse.duckdb."""
+    from certsight.building import run_build, summary
+
+    report = run_build(
+        home,
+        lake_uri=lake_uri,
+        networks_csv=networks_csv,
+        full_refresh=full_refresh,
+        run_tests=run_tests,
+        learning_days=learning_days,
+        console=errors,
+    )
+    console.print(summary(report))
+
+
+@main.command()
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="alerts active on or after this day (event time)",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--status", type=click.Choice(["open", "cleared", "all"]), default="open", show_default=True
+)
+@click.option("--detector", default=None, help="only this detector")
+@home_option
+def alerts(
+    home: Home, since: datetime | None, output_format: str, status: str, detector: str | None
+) -> None:
+    """List the detectors' findings, most severe and newest first."""
+    from certsight.alerting import print_alerts
+
+    print_alerts(
+        home,
+        since=since.date() if since else None,
+        status=status,
+        detector=detector,
+        output_format=output_format,
+        console=console,
+    )
+
+
+@main.command()
+@click.argument("query", required=False)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@home_option
+def sql(home: Home, query: str | None, output_format: str) -> None:
+    """SQL over the warehouse, read-only; without QUERY, an interactive prompt."""
+    from certsight.querying import interactive, run_query, write_result
+    from warehouse.reading import open_warehouse
+
+    with open_warehouse(home.warehouse) as con:
+        if query is None:
+            interactive(con, console)
+            return
+        names, rows = run_query(con, query)
+        write_result(names, rows, output_format, console=console)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8580, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--no-serve", is_flag=True, help="only build the site and print where it is")
+@home_option
+def docs(home: Home, host: str, port: int, no_serve: bool) -> None:
+    """Build the warehouse's data dictionary (dbt docs) offline and serve it."""
+    import time
+
+    from certsight.docserver import generate_docs, serve_docs
+
+    site = generate_docs(home)
+    if no_serve:
+        console.print(f"documentation built: {site / 'static_index.html'}")
+        return
+    server = serve_docs(site, host, port)
+    bound = server.server_address[1]
+    console.print(f"data dictionary on http://{host}:{bound}/static_index.html ; Ctrl-C stops")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()
 
 
 @main.group()

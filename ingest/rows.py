@@ -131,7 +131,7 @@ def integer(value: Any, name: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise RecordError(f"{name} is not an integer")
-    return value
+    return int(value)
 
 
 def number(value: Any, name: str) -> float | None:

@@ -1,0 +1,1 @@
+"""Tests of the warehouse: models, detectors and alert delivery."""

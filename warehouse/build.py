@@ -1,0 +1,377 @@
+"""``certsight build``: LAKE -> dbt models and detectors -> the warehouse file, swapped in.
+
+DuckDB lets no other process open a file while a writer holds it, so a build never writes
+the warehouse readers use: it copies it (alerts, delivery state and incremental tables
+included) into a private build folder, builds there, delivers the new alerts, and renames
+the result over the old file. Readers holding the old file keep reading it until they
+reopen; nobody waits on a build and a failed build changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
+
+from warehouse.alert import Alert
+from warehouse.alert_rows import (
+    count_alerts,
+    ensure_delivery_table,
+    record_delivered,
+    undelivered,
+)
+from warehouse.dbt_runner import NodeCallback, run_dbt
+from warehouse.networks import Network
+from warehouse.partitions import Partition, compare, list_partitions
+
+INCREMENTAL_TABLES = ("ocsp_requests", "crl_fetches", "artifact_downloads")
+"""LAKE tables whose marts are built day by day; the others are small and rebuilt whole."""
+
+FACT_TABLE = "fact_validation_daily"
+
+
+@dataclass(frozen=True)
+class Lake:
+    """Where the LAKE is, for listing (a pyarrow file system) and for DuckDB (a URI)."""
+
+    filesystem: pafs.FileSystem
+    root: str  # path inside ``filesystem``
+    uri_root: str  # what DuckDB reads: an absolute folder or s3://bucket/prefix
+    is_s3: bool
+    schemas: Mapping[str, pa.Schema]  # every LAKE table, for the ones not written yet
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    warehouse: Path
+    work_dir: Path
+    networks: Sequence[Network] | None = None  # None keeps the table of the last build
+    full_refresh: bool = False
+    run_tests: bool = False
+    learning_days: int = 7
+    memory_limit: str | None = None
+    threads: int | None = None
+
+
+@dataclass
+class BuildReport:
+    mode: str  # full, incremental, unchanged
+    changed: dict[str, tuple[date, ...]]
+    nodes: int = 0
+    seconds: float = 0.0
+    alerts_total: int = 0
+    new_alerts: list[Alert] = field(default_factory=list)
+    delivery_errors: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    delivered: dict[str, int] = field(default_factory=dict)
+
+
+class BuildError(RuntimeError):
+    """The build could not finish; the previous warehouse is untouched."""
+
+
+Deliver = Callable[[str, Sequence[Alert]], tuple[tuple[str, ...], tuple[str, ...]]]
+"""Delivers alerts to one sink: returns the keys delivered and the error messages."""
+
+
+@dataclass(frozen=True)
+class _Staged:
+    target: Path  # the private copy being built
+    current: Mapping[tuple[str, date], Partition]
+    changed: Mapping[str, tuple[date, ...]]
+    full: bool
+    up_to_date: bool
+
+
+def build(
+    lake: Lake,
+    options: BuildOptions,
+    *,
+    sinks: Sequence[str] = (),
+    deliver: Deliver | None = None,
+    on_node: NodeCallback | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> BuildReport:
+    """Build (or bring up to date) the warehouse, deliver new alerts, swap the file in."""
+    started = time.monotonic()
+    staged = _stage(lake, options)
+    report = BuildReport(
+        mode="full" if staged.full else "incremental", changed=dict(staged.changed)
+    )
+    if staged.up_to_date:
+        report.mode = "unchanged"
+    else:
+        command = ["build" if options.run_tests else "run"]
+        if staged.full:
+            command.append("--full-refresh")
+        report.nodes = run_dbt(
+            command,
+            profiles_dir=_write_profile(options, staged.target, lake),
+            work_dir=options.work_dir,
+            variables=json.dumps({"learning_days": options.learning_days}),
+            on_node=on_node,
+        ).nodes
+    with duckdb.connect(str(staged.target)) as con:
+        _remember_partitions(con, staged.current)
+        report.alerts_total = count_alerts(con).get("open", 0)
+        if deliver is not None:
+            _deliver(con, sinks, deliver, report, clock())
+        report.seconds = time.monotonic() - started
+        _record_build(con, report, options, clock())
+        con.execute("checkpoint")
+    os.replace(staged.target, options.warehouse)
+    shutil.rmtree(staged.target.parent, ignore_errors=True)
+    return report
+
+
+def _stage(lake: Lake, options: BuildOptions) -> _Staged:
+    """Copy the warehouse aside and tell the models what changed in the LAKE."""
+    build_dir = options.work_dir / "build"
+    shutil.rmtree(build_dir, ignore_errors=True)
+    build_dir.mkdir(parents=True)
+    # Same file name as the warehouse: DuckDB names the catalog after the file, and the
+    # views refer to it, so they must survive the rename.
+    target = build_dir / options.warehouse.name
+    if options.warehouse.exists():
+        shutil.copyfile(options.warehouse, target)
+    current = list_partitions(lake.filesystem, lake.root, lake.schemas)
+    with duckdb.connect(str(target)) as con:
+        _prepare(con, options)
+        changes = compare(current, _seen_partitions(con))
+        full = (
+            options.full_refresh
+            or not _has_table(con, "main", FACT_TABLE)
+            or any(changes.vanished.values())
+        )
+        networks_changed = options.networks is not None and _replace_networks(con, options.networks)
+        settings_changed = _last_learning_days(con) != options.learning_days
+        _write_scope(con, {t: d for t, d in changes.changed.items() if t in INCREMENTAL_TABLES})
+        if lake.is_s3:
+            _register_s3(con)
+        _create_lake_views(con, _lake_locations(lake, current, options.work_dir))
+    up_to_date = not (
+        full or changes.any or networks_changed or settings_changed or options.run_tests
+    )
+    return _Staged(target, current, changes.changed, full, up_to_date)
+
+
+def _deliver(
+    con: duckdb.DuckDBPyConnection,
+    sinks: Sequence[str],
+    deliver: Deliver,
+    report: BuildReport,
+    at: datetime,
+) -> None:
+    """Hand each sink the open alerts it has not had yet, and remember what arrived."""
+    ensure_delivery_table(con)
+    for sink in sinks:
+        pending = undelivered(con, sink)
+        if not pending:
+            continue
+        delivered, errors = deliver(sink, pending)
+        record_delivered(con, sink, delivered, at)
+        report.delivered[sink] = len(delivered)
+        if errors:
+            report.delivery_errors[sink] = errors
+        arrived = set(delivered)
+        report.new_alerts.extend(a for a in pending if a.key in arrived)
+
+
+def _last_learning_days(con: duckdb.DuckDBPyConnection) -> int | None:
+    found = con.execute(
+        "select learning_days from reference.builds order by finished_at desc limit 1"
+    ).fetchone()
+    return int(found[0]) if found and found[0] is not None else None
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, options: BuildOptions) -> None:
+    con.execute("create schema if not exists reference")
+    con.execute(
+        "create table if not exists reference.lake_partitions ("
+        " table_name varchar not null, dt date not null, fingerprint varchar not null,"
+        " files integer not null, primary key (table_name, dt))"
+    )
+    con.execute(
+        "create table if not exists reference.networks ("
+        " cidr varchar not null primary key, zone varchar not null, site varchar,"
+        " owner varchar, prefix_length integer not null, range_start varchar not null,"
+        " range_end varchar not null)"
+    )
+    con.execute(
+        "create table if not exists reference.builds ("
+        " finished_at timestamptz not null, mode varchar not null, changed_days integer,"
+        " nodes integer, alerts integer, seconds double, learning_days integer)"
+    )
+    con.execute("create or replace table reference.build_scope (table_name varchar, dt date)")
+    if options.full_refresh:
+        con.execute("delete from reference.lake_partitions")
+
+
+def _seen_partitions(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, date], str]:
+    rows = con.execute(
+        "select table_name, dt, fingerprint from reference.lake_partitions"
+    ).fetchall()
+    return {(table, day): fingerprint for table, day, fingerprint in rows}
+
+
+def _replace_networks(con: duckdb.DuckDBPyConnection, networks: Sequence[Network]) -> bool:
+    """Load the network table; True when it differs from the last build's."""
+    rows = sorted(
+        (n.cidr, n.zone, n.site, n.owner, n.prefix_length, n.range_start, n.range_end)
+        for n in networks
+    )
+    before = con.execute("select * from reference.networks order by cidr").fetchall()
+    if [tuple(r) for r in before] == rows:
+        return False
+    con.execute("delete from reference.networks")
+    if rows:
+        con.executemany("insert into reference.networks values (?, ?, ?, ?, ?, ?, ?)", rows)
+    return True
+
+
+def _write_scope(con: duckdb.DuckDBPyConnection, scope: Mapping[str, tuple[date, ...]]) -> None:
+    rows = [(table, day) for table, days in scope.items() for day in days]
+    if rows:
+        con.executemany("insert into reference.build_scope values (?, ?)", rows)
+
+
+def _remember_partitions(
+    con: duckdb.DuckDBPyConnection, current: Mapping[tuple[str, date], Partition]
+) -> None:
+    con.execute("delete from reference.lake_partitions")
+    rows = [(table, day, p.fingerprint, p.files) for (table, day), p in current.items()]
+    if rows:
+        con.executemany("insert into reference.lake_partitions values (?, ?, ?, ?)", rows)
+
+
+def _record_build(
+    con: duckdb.DuckDBPyConnection, report: BuildReport, options: BuildOptions, at: datetime
+) -> None:
+    con.execute(
+        "insert into reference.builds values (?, ?, ?, ?, ?, ?, ?)",
+        [
+            at,
+            report.mode,
+            sum(len(d) for d in report.changed.values()),
+            report.nodes,
+            report.alerts_total,
+            round(report.seconds, 3),
+            options.learning_days,
+        ],
+    )
+
+
+def _register_s3(con: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB's httpfs extension is not bundled and may not be downloaded: S3 goes through
+    s3fs (fsspec), configured from the standard AWS settings."""
+    import s3fs
+
+    con.register_filesystem(s3fs.S3FileSystem(**_s3fs_options()))
+
+
+def _s3fs_options() -> dict[str, object]:
+    options: dict[str, object] = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        options["endpoint_url"] = endpoint
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        options["client_kwargs"] = {"region_name": region}
+    return options
+
+
+def _create_lake_views(con: duckdb.DuckDBPyConnection, locations: Mapping[str, str]) -> None:
+    """Schema ``lake``: one view per LAKE table, what the dbt sources and analysts read."""
+    con.execute("create schema if not exists lake")
+    for table, scan in locations.items():
+        # table names come from the LAKE schema, paths are quoted by _lake_locations
+        con.execute(f'create or replace view lake."{table}" as select * from {scan}')  # noqa: S608
+
+
+def _lake_locations(
+    lake: Lake, current: Mapping[tuple[str, date], Partition], work_dir: Path
+) -> dict[str, str]:
+    """A ``read_parquet`` per table; a table the ingest has not written yet reads an empty
+    file of its schema, so that every model runs on a young LAKE."""
+    present = {table for table, _ in current}
+    locations = {}
+    for table, schema in lake.schemas.items():
+        if table in present:
+            pattern = f"{lake.uri_root.rstrip('/')}/{table}/dt=*/*.parquet"
+        else:
+            pattern = str(_empty_table(work_dir, table, schema))
+        quoted = pattern.replace("'", "''")
+        locations[table] = (
+            f"read_parquet('{quoted}', hive_partitioning = true, "
+            "hive_types = {'dt': 'DATE'})"
+        )
+    return locations
+
+
+def _empty_table(work_dir: Path, table: str, schema: pa.Schema) -> Path:
+    path = work_dir / "empty" / table / "dt=1970-01-01" / "empty.parquet"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(schema.empty_table(), path)
+    return path
+
+
+def _write_profile(options: BuildOptions, target: Path, lake: Lake) -> Path:
+    return write_profile_for(
+        target,
+        options.work_dir,
+        s3=lake.is_s3,
+        memory_limit=options.memory_limit,
+        threads=options.threads,
+    )
+
+
+def write_profile_for(
+    target: Path,
+    work_dir: Path,
+    *,
+    s3: bool = False,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+) -> Path:
+    """profiles.yml for dbt on ``target``. Credentials are never written: DuckDB's S3 access
+    goes through s3fs, which reads them from the standard AWS settings like every other part."""
+    settings: dict[str, object] = {"TimeZone": "UTC"}
+    settings["temp_directory"] = str(work_dir / "spill")
+    if memory_limit:
+        settings["memory_limit"] = memory_limit
+    if threads:
+        settings["threads"] = threads
+    output: dict[str, object] = {
+        "type": "duckdb",
+        "path": str(target),
+        "schema": "main",
+        "threads": 1,
+        "settings": settings,
+        "plugins": [{"module": "warehouse.udfs"}],
+    }
+    if s3:
+        output["filesystems"] = [{"fs": "s3", **_s3fs_options()}]
+    profile = {"certsight": {"target": "build", "outputs": {"build": output}}}
+    folder = work_dir / "profiles"
+    folder.mkdir(parents=True, exist_ok=True)
+    # JSON is YAML: no YAML writer needed
+    (folder / "profiles.yml").write_text(json.dumps(profile, indent=2))
+    return folder

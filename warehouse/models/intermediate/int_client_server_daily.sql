@@ -1,0 +1,15 @@
+-- One row per client, server and day: certificates folded into the host they serve, so
+-- renewals (a new serial every few weeks) do not break a client's history with a server.
+select
+    f.dt,
+    f.client_ip,
+    f.server,
+    sum(f.requests) as requests,
+    min(f.first_seen) as first_seen,
+    max(f.last_seen) as last_seen,
+    bit_or(f.hours_mask) as hours_mask,
+    count(distinct f.certificate_key) as certificates,
+    min(f.user_agent) as user_agent
+from {{ ref('fact_validation_daily') }} as f
+where f.server is not null
+group by f.dt, f.client_ip, f.server
