@@ -319,8 +319,7 @@ def _lake_locations(
             pattern = str(_empty_table(work_dir, table, schema))
         quoted = pattern.replace("'", "''")
         locations[table] = (
-            f"read_parquet('{quoted}', hive_partitioning = true, "
-            "hive_types = {'dt': 'DATE'})"
+            f"read_parquet('{quoted}', hive_partitioning = true, hive_types = {{'dt': 'DATE'}})"
         )
     return locations
 

@@ -235,3 +235,21 @@ def test_models_pass_their_unit_and_data_tests(scenario: Scenario) -> None:
     kinds = {r["unique_id"].split(".")[0] for r in results["results"]}
     assert {"model", "test", "unit_test"} <= kinds
     assert all(r["status"] in ("success", "pass") for r in results["results"])
+
+
+def test_every_mart_column_is_documented_and_the_page_is_current(built: Scenario) -> None:
+    from warehouse.catalog import marts, splice
+
+    documented = {m["name"]: [c["name"] for c in m.get("columns", [])] for m in marts()}
+    for mart, columns in documented.items():
+        actual = [
+            row[0]
+            for row in query(
+                built.home,
+                "select column_name from information_schema.columns "
+                f"where table_schema = 'main' and table_name = '{mart}' order by ordinal_position",
+            )
+        ]
+        assert actual == columns, mart
+    page = (Path(__file__).resolve().parents[2] / "docs" / "warehouse.md").read_text()
+    assert splice(page) == page, "run: python -m warehouse.catalog and paste into docs/warehouse.md"
