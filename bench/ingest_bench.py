@@ -12,12 +12,9 @@ from __future__ import annotations
 import argparse
 import base64
 import gzip
-import os
 import random
 import shutil
-import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -26,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work" / "ingest"
 sys.path.insert(0, str(ROOT))
 
-from bench.results import machine, record  # noqa: E402
+from bench.results import machine, measured, record  # noqa: E402
 from ingest.formats.cloudfront import STANDARD_FIELDS  # noqa: E402
 
 FIELDS = list(STANDARD_FIELDS)
@@ -102,22 +99,6 @@ def make_log(path: Path, lines: int, certificates: int) -> None:
                 )
                 + "\n"
             )
-
-
-def measured(command: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS in MiB, exit code of a child process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    if process.stderr:
-        process.stderr.close()
-    return elapsed, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
 
 
 def main() -> None:

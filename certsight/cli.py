@@ -15,6 +15,7 @@ from rich.table import Table
 
 from certsight.querying import QueryError
 from certsight.settings import Home
+from certsight.simulate.command import simulate_command, simulate_options
 from ingest.locking import LakeBusyError
 from ingest.schema import TABLES
 from ingest.sources import SourceError
@@ -456,6 +457,14 @@ def run(home: Home, port: int) -> None:
     from certsight.demo import run_demo
 
     run_demo(home, port=port, console=console)
+
+
+@main.command()
+@simulate_options
+@home_option
+def simulate(home: Home, **options: Any) -> None:
+    """A synthetic enterprise's PKI traffic, with the alerts it should raise (docs/simulate.md)."""
+    simulate_command(home, console, **options)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,10 @@ INCREMENTAL_TABLES = ("ocsp_requests", "crl_fetches", "artifact_downloads")
 
 FACT_TABLE = "fact_validation_daily"
 
+DEFAULT_MEMORY_LIMIT = "5GB"
+"""DuckDB's share of a build: with Python and dbt around it the build stays under 8 GiB;
+larger aggregations spill to HOME/.warehouse/spill. CERTSIGHT_DUCKDB_MEMORY_LIMIT overrides."""
+
 
 @dataclass(frozen=True)
 class Lake:
@@ -352,10 +356,14 @@ def write_profile_for(
 ) -> Path:
     """profiles.yml for dbt on ``target``. Credentials are never written: DuckDB's S3 access
     goes through s3fs, which reads them from the standard AWS settings like every other part."""
-    settings: dict[str, object] = {"TimeZone": "UTC"}
-    settings["temp_directory"] = str(work_dir / "spill")
-    if memory_limit:
-        settings["memory_limit"] = memory_limit
+    settings: dict[str, object] = {
+        "TimeZone": "UTC",
+        # large aggregations spill here instead of growing without bound
+        "temp_directory": str(work_dir / "spill"),
+        "memory_limit": memory_limit or DEFAULT_MEMORY_LIMIT,
+        # the models sort what needs sorting; keeping input order costs memory on big inserts
+        "preserve_insertion_order": False,
+    }
     if threads:
         settings["threads"] = threads
     output: dict[str, object] = {

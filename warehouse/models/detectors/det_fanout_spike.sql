@@ -10,16 +10,27 @@ with pairs as (
     anti join {{ ref('int_staplers') }} as s using (client_ip, server)
 ),
 
-hourly as (
+per_day as (
+    -- distinct servers in each hour of the day: one sum per hour bit
     select
-        p.client_ip,
-        p.dt,
-        h.hour,
-        count(*) as servers
-    from pairs as p
-    cross join (select range as hour from range(24)) as h
-    where {{ hour_is_set('p.hours_mask', 'h.hour') }} = 1
-    group by p.client_ip, p.dt, h.hour
+        client_ip,
+        dt,
+        {% for hour in range(24) -%}
+        sum({{ hour_is_set('hours_mask', hour) }}) as h{{ hour }}{% if not loop.last %},{% endif %}
+        {% endfor %}
+    from pairs
+    group by client_ip, dt
+),
+
+hourly as (
+    select client_ip, dt, hour, servers
+    from (
+        {% for hour in range(24) -%}
+        select client_ip, dt, {{ hour }} as hour, h{{ hour }} as servers from per_day
+        {% if not loop.last %}union all{% endif %}
+        {% endfor %}
+    )
+    where servers > 0
 ),
 
 candidates as (

@@ -8,7 +8,7 @@ select
     min(f.first_seen) as first_seen,
     max(f.last_seen) as last_seen,
     bit_or(f.hours_mask) as hours_mask,
-    count(distinct f.certificate_key) as certificates,
+    count(*) as certificates,  -- the fact has one row per certificate
     min(f.user_agent) as user_agent
 from {{ ref('fact_validation_daily') }} as f
 where f.server is not null

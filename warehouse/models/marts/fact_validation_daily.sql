@@ -32,16 +32,10 @@
     {%- endfor -%}
 {%- endfor %}
 
-with requests as (
-    select *
-    from {{ ref('stg_ocsp_requests') }}
-    where {% if is_incremental() %}{{ in_days(days) }}{% else %}true{% endif %}
-),
-
--- A request that came through the CDN and reached the responder is logged twice: by
--- CloudFront and by the responder, both with CloudFront's request id. Count it once.
--- The pair can straddle midnight, so the neighbouring days are searched too.
-origin_via_cdn as (
+with origin_via_cdn as (
+    -- A request that came through the CDN and reached the responder is logged twice: by
+    -- CloudFront and by the responder, both with CloudFront's request id. Count it once.
+    -- The pair can straddle midnight, so the neighbouring days are searched too.
     select distinct cf_request_id
     from {{ ref('stg_ocsp_requests') }}
     where source = 'lambda' and cf_request_id is not null
@@ -62,107 +56,117 @@ cdn_of_origin as (
 ),
 
 counted as (
-    -- CDN rows, except a POST (the CDN log has no body) that the responder logged in full
-    select r.*
-    from requests as r
-    where r.source <> 'lambda'
-      and not (
-          r.serial is null and r.cf_request_id is not null
-          and r.cf_request_id in (select cf_request_id from cdn_of_origin where not names_certificate)
-      )
-
-    union all
-
-    -- responder rows: direct requests, and those whose CDN row could not name the CertID;
-    -- the viewer's address and agent come from the CDN, which saw the client itself
+    -- CDN rows count, except a POST (the CDN log has no body) that the responder logged in
+    -- full; responder rows count when the CDN did not log the request (direct requests) or
+    -- logged it without its CertIDs, and then take the viewer's address and agent from the
+    -- CDN, which saw the client itself
     select
-        r.* replace (
-            coalesce(c.client_ip, r.client_ip) as client_ip,
-            coalesce(c.user_agent, r.user_agent) as user_agent
-        )
-    from requests as r
+        r.dt,
+        r.event_time,
+        r.source,
+        case when r.source = 'lambda' then coalesce(c.client_ip, r.client_ip) else r.client_ip end
+            as client_ip,
+        case when r.source = 'lambda' then coalesce(c.user_agent, r.user_agent) else r.user_agent end
+            as user_agent,
+        r.http_method,
+        r.http_status,
+        r.response_status,
+        r.cert_status,
+        r.hash_algorithm,
+        r.issuer_name_hash,
+        r.issuer_key_hash,
+        r.issuer_key_sha1,
+        r.serial,
+        r.nonce,
+        r.cache_hit,
+        coalesce(r.origin_latency_ms, case when r.source = 'lambda' then r.latency_ms end)
+            as origin_latency_ms
+    from {{ ref('stg_ocsp_requests') }} as r
     left join cdn_of_origin as c on r.cf_request_id = c.cf_request_id
-    where r.source = 'lambda' and (c.cf_request_id is null or not c.names_certificate)
+    where {% if is_incremental() %}{{ in_days(days) }}{% else %}true{% endif %}
+      and case
+          when r.source = 'lambda' then c.cf_request_id is null or not c.names_certificate
+          else not (r.serial is null and c.cf_request_id is not null and not c.names_certificate)
+      end
 ),
 
-by_certid as (
+resolved as (
+    -- the issuer of either CertID hash algorithm, else the responder's own resolution
+    select
+        q.*,
+        coalesce(h.issuer_key_sha1, q.issuer_key_sha1) as resolved_issuer
+    from counted as q
+    left join {{ ref('int_issuer_hashes') }} as h
+        on q.hash_algorithm = h.hash_algorithm and q.issuer_key_hash = h.key_hash
+),
+
+daily as (
     select
         dt,
         client_ip,
-        hash_algorithm,
-        issuer_key_hash,
+        case when serial is not null then resolved_issuer end as issuer_key_sha1,
+        -- an unknown issuer is known only by its hashes as sent
+        case when resolved_issuer is null and serial is not null then hash_algorithm end
+            as unresolved_algorithm,
+        case when resolved_issuer is null and serial is not null then issuer_key_hash end
+            as unresolved_key_hash,
         serial,
+        min(hash_algorithm) as first_algorithm,
+        max(hash_algorithm) as last_algorithm,
         min(issuer_name_hash) as issuer_name_hash,
-        min(issuer_key_sha1) as responder_issuer_key_sha1,
+        min(issuer_key_hash) as issuer_key_hash,
         count(*) as requests,
         min(event_time) as first_seen,
         max(event_time) as last_seen,
         bit_or({{ hour_bit('event_time') }}) as hours_mask,
         count(*) filter (where http_method = 'POST') as post_requests,
+        count(*) filter (where hash_algorithm = 'sha256') as sha256_requests,
         count(*) filter (where cache_hit) as cache_hits,
         count(*) filter (where nonce) as nonce_requests,
         count(*) filter (where cert_status = 'good') as good_responses,
         count(*) filter (where cert_status = 'revoked') as revoked_responses,
         count(*) filter (where cert_status = 'unknown') as unknown_responses,
-        count(*) filter (where response_status is not null and response_status <> 'successful') as error_responses,
+        count(*) filter (where response_status <> 'successful') as error_responses,
         count(*) filter (where http_status >= 500) as server_errors,
-        sum(coalesce(origin_latency_ms, case when source = 'lambda' then latency_ms end)) as origin_latency_ms_sum,
-        count(coalesce(origin_latency_ms, case when source = 'lambda' then latency_ms end)) as origin_latency_samples,
+        sum(origin_latency_ms) as origin_latency_ms_sum,
+        count(origin_latency_ms) as origin_latency_samples,
         min(user_agent) as user_agent
-    from counted
-    group by dt, client_ip, hash_algorithm, issuer_key_hash, serial
-),
-
-resolved as (
-    select
-        b.*,
-        coalesce(h.issuer_key_sha1, b.responder_issuer_key_sha1) as issuer_key_sha1
-    from by_certid as b
-    left join {{ ref('int_issuer_hashes') }} as h
-        on b.hash_algorithm = h.hash_algorithm and b.issuer_key_hash = h.key_hash
-),
-
-certified as (
-    select
-        r.*,
-        c.server,
-        c.certificate_key is not null as certificate_known,
-        case
-            when r.serial is null then '(none)'
-            when r.issuer_key_sha1 is not null then r.issuer_key_sha1 || ':' || r.serial
-            else '?' || r.hash_algorithm || ':' || r.issuer_key_hash || ':' || r.serial
-        end as certificate_key
-    from resolved as r
-    left join {{ ref('int_certificates') }} as c
-        on r.issuer_key_sha1 = c.issuer_key_sha1 and r.serial = c.serial
+    from resolved
+    group by all
 )
 
 select
-    dt,
-    client_ip,
-    certificate_key,
-    min(issuer_key_sha1) as issuer_key_sha1,
-    min(serial) as serial,
-    min(server) as server,
-    bool_or(certificate_known) as certificate_known,
-    case when count(distinct hash_algorithm) > 1 then 'mixed' else min(hash_algorithm) end as hash_algorithm,
-    min(issuer_name_hash) as issuer_name_hash,
-    min(issuer_key_hash) as issuer_key_hash,
-    sum(requests) as requests,
-    min(first_seen) as first_seen,
-    max(last_seen) as last_seen,
-    bit_or(hours_mask) as hours_mask,
-    sum(post_requests) as post_requests,
-    coalesce(sum(requests) filter (where hash_algorithm = 'sha256'), 0) as sha256_requests,
-    sum(cache_hits) as cache_hits,
-    sum(nonce_requests) as nonce_requests,
-    sum(good_responses) as good_responses,
-    sum(revoked_responses) as revoked_responses,
-    sum(unknown_responses) as unknown_responses,
-    sum(error_responses) as error_responses,
-    sum(server_errors) as server_errors,
-    sum(origin_latency_ms_sum) as origin_latency_ms_sum,
-    sum(origin_latency_samples) as origin_latency_samples,
-    min(user_agent) as user_agent
-from certified
-group by dt, client_ip, certificate_key
+    d.dt,
+    d.client_ip,
+    case
+        when d.serial is null then '(none)'
+        when d.issuer_key_sha1 is not null then d.issuer_key_sha1 || ':' || d.serial
+        else '?' || d.unresolved_algorithm || ':' || d.unresolved_key_hash || ':' || d.serial
+    end as certificate_key,
+    d.issuer_key_sha1,
+    d.serial,
+    c.server,
+    c.certificate_key is not null as certificate_known,
+    case when d.first_algorithm <> d.last_algorithm then 'mixed' else d.first_algorithm end
+        as hash_algorithm,
+    d.issuer_name_hash,
+    d.issuer_key_hash,
+    d.requests,
+    d.first_seen,
+    d.last_seen,
+    d.hours_mask,
+    d.post_requests,
+    d.sha256_requests,
+    d.cache_hits,
+    d.nonce_requests,
+    d.good_responses,
+    d.revoked_responses,
+    d.unknown_responses,
+    d.error_responses,
+    d.server_errors,
+    d.origin_latency_ms_sum,
+    d.origin_latency_samples,
+    d.user_agent
+from daily as d
+left join {{ ref('int_certificates') }} as c
+    on d.issuer_key_sha1 = c.issuer_key_sha1 and d.serial = c.serial
