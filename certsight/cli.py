@@ -451,12 +451,19 @@ def lake_compact(home: Home, lake_dir: str | None, table: str | None) -> None:
 
 @main.command()
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--backfill-requests",
+    default=300_000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="OCSP requests of simulated history on the first run (0: none)",
+)
 @home_option
-def run(home: Home, port: int) -> None:
+def run(home: Home, port: int, backfill_requests: int) -> None:
     """Everything that exists so far, on 127.0.0.1: what `make run` starts."""
     from certsight.demo import run_demo
 
-    run_demo(home, port=port, console=console)
+    run_demo(home, port=port, console=console, backfill_requests=backfill_requests)
 
 
 @main.command()

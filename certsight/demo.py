@@ -1,9 +1,10 @@
 """``certsight run``: the whole product as it stands, on one machine, on embedded defaults.
 
 Today that is the CA (created if missing), a few demo certificates (one of them
-revoked, so that both answers can be seen), the OCSP and CRL services on
-127.0.0.1, and the ingest of their logs into the Parquet LAKE every minute.
-Later stages (warehouse, dashboards) join here.
+revoked, so that both answers can be seen), two weeks of simulated enterprise traffic
+(on the first run, with incidents to find), the OCSP and CRL services on 127.0.0.1,
+and every minute: ingest of the logs into the Parquet LAKE, then the warehouse build,
+its detectors and the delivery of new alerts. Later stages (dashboards) join here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from datetime import UTC, datetime
 from cryptography import x509
 from rich.console import Console
 
+from certsight.building import run_build
+from certsight.building import summary as build_summary
 from certsight.ingesting import ingest_home, summary
 from certsight.serving import runtime_config
 from certsight.settings import Home
@@ -29,6 +32,9 @@ from responders.web.server import serve
 DEMO_HOSTS = ("www.demo.internal", "api.demo.internal", "legacy.demo.internal")
 REVOKED_HOST = "legacy.demo.internal"
 INGEST_EVERY_S = 60.0
+BACKFILL_DAYS = 14
+BACKFILL_REQUESTS = 300_000
+FIRST_QUERY = "select * from client_server_edges order by requests desc limit 20"
 
 
 def _now() -> datetime:
@@ -79,8 +85,40 @@ def prepare_demo(home: Home, *, port: int, console: Console) -> dict[str, str]:
     return serials
 
 
-def run_demo(home: Home, *, port: int, console: Console) -> None:
+def backfill(home: Home, console: Console, requests: int = BACKFILL_REQUESTS) -> None:
+    """Two weeks of a simulated enterprise's traffic, ending at midnight UTC today, written
+    as production would (CDN and responder logs, certificates, CRLs) so that the warehouse
+    and the detectors have history to work on. Only once per home."""
+    from certsight.simulate.config import make_config
+    from certsight.simulate.run import TRUTH, run_simulation
+
+    if requests <= 0 or (home.root / TRUTH).exists():
+        return
+    today = _now().replace(hour=0, minute=0, second=0, microsecond=0)
+    config = make_config(
+        seed=1,
+        end=today,
+        days=BACKFILL_DAYS,
+        requests=requests,
+        clients=None,
+        servers=None,
+        learning_days=7,
+        incidents=3,
+    )
+    with console.status("simulating two weeks of enterprise traffic ..."):
+        result = run_simulation(config, home.root, mode="raw")
+    console.print(
+        f"simulated {result.requests:,} OCSP requests from {result.clients:,} clients to "
+        f"{result.servers:,} servers ({BACKFILL_DAYS} days, with incidents to find) in "
+        f"{result.seconds:.0f} s"
+    )
+
+
+def run_demo(
+    home: Home, *, port: int, console: Console, backfill_requests: int = BACKFILL_REQUESTS
+) -> None:
     prepare_demo(home, port=port, console=console)
+    backfill(home, console, backfill_requests)
     base = home.pki.read_config().base_url
     served = f"http://127.0.0.1:{port}"
     if base != served:
@@ -112,7 +150,15 @@ def run_demo(home: Home, *, port: int, console: Console) -> None:
         soft_wrap=True,
     )
     console.print(f"lake  {home.lake}  (Parquet, ingested from the logs every minute)")
-    console.print("\nCtrl-C stops the server, flushes the logs and ingests them.")
+    console.print(f"warehouse  {home.warehouse}  (rebuilt after each ingest; alerts delivered)")
+    console.print("\nWhat to look at first (in another shell, with .venv/bin on PATH):")
+    for line in (
+        f"  certsight alerts --home {home.root}            # what the detectors found",
+        f'  certsight sql --home {home.root} "{FIRST_QUERY}"',
+        f"  certsight docs --home {home.root}              # the data dictionary",
+    ):
+        console.print(line, soft_wrap=True)
+    console.print("\nCtrl-C stops the server, flushes the logs, ingests and builds them.")
     config = runtime_config(home, log_batch_seconds=10.0)
     stop = threading.Event()
     ingester = threading.Thread(
@@ -123,19 +169,27 @@ def run_demo(home: Home, *, port: int, console: Console) -> None:
         serve(config, host="127.0.0.1", port=port)
     finally:
         stop.set()
-        ingester.join(timeout=60)
-        console.print(summary(ingest_home(home)))  # what the last log flush wrote
+        ingester.join(timeout=300)
+        _round(home, console)  # what the last log flush wrote
 
 
 def _ingest_every(home: Home, seconds: float, stop: threading.Event, console: Console) -> None:
-    """RAW -> LAKE in the background while the server runs; a failed round is reported
-    and retried at the next one (the ingest is exactly-once, so retrying is safe)."""
+    """RAW -> LAKE -> warehouse in the background while the server runs."""
     while True:
-        try:
-            report = ingest_home(home)
-            if report.sources:
-                console.print(summary(report))
-        except Exception as exc:  # noqa: BLE001 - keep serving; the next round retries
-            console.print(f"[red]ingest failed:[/] {exc}")
+        _round(home, console)
         if stop.wait(seconds):
             return
+
+
+def _round(home: Home, console: Console) -> None:
+    """One ingest and build. A failed round is reported and retried at the next one: the
+    ingest is exactly-once and a failed build leaves the previous warehouse in place."""
+    try:
+        report = ingest_home(home)
+        if report.sources:
+            console.print(summary(report))
+        built = run_build(home, console=console)
+        if built.mode != "unchanged":
+            console.print(build_summary(built))
+    except Exception as exc:  # noqa: BLE001 - keep serving; the next round retries
+        console.print(f"[red]ingest or build failed:[/] {exc}")
