@@ -40,6 +40,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/ocsp_bench.py
 	$(BIN)/python bench/crl_bench.py
 	$(BIN)/python bench/ingest_bench.py
+	$(BIN)/python bench/detector_quality.py
+	$(BIN)/python bench/warehouse_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -36,10 +36,16 @@ with origin_via_cdn as (
     -- A request that came through the CDN and reached the responder is logged twice: by
     -- CloudFront and by the responder, both with CloudFront's request id. Count it once.
     -- The pair can straddle midnight, so the neighbouring days are searched too.
-    select distinct cf_request_id
+    select
+        cf_request_id,
+        serial,
+        min(response_status) as response_status,
+        min(cert_status) as cert_status,
+        min(latency_ms) as latency_ms
     from {{ ref('stg_ocsp_requests') }}
     where source = 'lambda' and cf_request_id is not null
       and {% if is_incremental() %}{{ in_days(padded) }}{% else %}true{% endif %}
+    group by cf_request_id, serial
 ),
 
 cdn_of_origin as (
@@ -50,16 +56,17 @@ cdn_of_origin as (
         min(user_agent) as user_agent
     from {{ ref('stg_ocsp_requests') }}
     where source <> 'lambda'
-      and cf_request_id in (select cf_request_id from origin_via_cdn)
+      and cf_request_id in (select distinct cf_request_id from origin_via_cdn)
       and {% if is_incremental() %}{{ in_days(padded) }}{% else %}true{% endif %}
     group by cf_request_id
 ),
 
 counted as (
     -- CDN rows count, except a POST (the CDN log has no body) that the responder logged in
-    -- full; responder rows count when the CDN did not log the request (direct requests) or
-    -- logged it without its CertIDs, and then take the viewer's address and agent from the
-    -- CDN, which saw the client itself
+    -- full; they take the responder's answer when its log arrived after theirs (the ingest
+    -- joins only the other order). Responder rows count when the CDN did not log the
+    -- request (direct requests) or logged it without its CertIDs, and then take the
+    -- viewer's address and agent from the CDN, which saw the client itself.
     select
         r.dt,
         r.event_time,
@@ -70,8 +77,8 @@ counted as (
             as user_agent,
         r.http_method,
         r.http_status,
-        r.response_status,
-        r.cert_status,
+        coalesce(r.response_status, o.response_status) as response_status,
+        coalesce(r.cert_status, o.cert_status) as cert_status,
         r.hash_algorithm,
         r.issuer_name_hash,
         r.issuer_key_hash,
@@ -79,10 +86,14 @@ counted as (
         r.serial,
         r.nonce,
         r.cache_hit,
-        coalesce(r.origin_latency_ms, case when r.source = 'lambda' then r.latency_ms end)
-            as origin_latency_ms
+        coalesce(
+            r.origin_latency_ms,
+            case when r.source = 'lambda' then r.latency_ms else o.latency_ms end
+        ) as origin_latency_ms
     from {{ ref('stg_ocsp_requests') }} as r
     left join cdn_of_origin as c on r.cf_request_id = c.cf_request_id
+    left join origin_via_cdn as o
+        on r.source <> 'lambda' and r.cf_request_id = o.cf_request_id and r.serial = o.serial
     where {% if is_incremental() %}{{ in_days(days) }}{% else %}true{% endif %}
       and case
           when r.source = 'lambda' then c.cf_request_id is null or not c.names_certificate
