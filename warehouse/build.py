@@ -41,7 +41,8 @@ FACT_TABLE = "fact_validation_daily"
 
 DEFAULT_MEMORY_LIMIT = "5GB"
 """DuckDB's share of a build: with Python and dbt around it the build stays under 8 GiB;
-larger aggregations spill to HOME/.warehouse/spill. CERTSIGHT_DUCKDB_MEMORY_LIMIT overrides."""
+larger aggregations spill next to the file being built (HOME/.warehouse/build/).
+CERTSIGHT_DUCKDB_MEMORY_LIMIT overrides."""
 
 
 @dataclass(frozen=True)
@@ -356,10 +357,11 @@ def write_profile_for(
 ) -> Path:
     """profiles.yml for dbt on ``target``. Credentials are never written: DuckDB's S3 access
     goes through s3fs, which reads them from the standard AWS settings like every other part."""
+    # Large aggregations spill to DuckDB's default temporary folder, next to the file being
+    # built. (Not set here: dbt-duckdb sets these on every cursor, and DuckDB refuses to
+    # move a temporary folder it has used.)
     settings: dict[str, object] = {
         "TimeZone": "UTC",
-        # large aggregations spill here instead of growing without bound
-        "temp_directory": str(work_dir / "spill"),
         "memory_limit": memory_limit or DEFAULT_MEMORY_LIMIT,
         # the models sort what needs sorting; keeping input order costs memory on big inserts
         "preserve_insertion_order": False,

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from certsight.cli import main
 from tests.warehouse.lakefixture import Issuer, LakeWriter
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -80,11 +82,24 @@ def write_enterprise(writer: LakeWriter) -> None:
     writer.request(START + timedelta(days=9, hours=10), "10.1.0.66", CA, "0101")
 
 
-@pytest.fixture
-def scenario(tmp_path: Path) -> Scenario:
-    home = tmp_path / "home"
+def make_scenario(root: Path) -> Scenario:
+    home = root / "home"
     writer = LakeWriter(home / "lake")
     write_enterprise(writer)
     writer.flush()
     (home / "networks.csv").write_text(NETWORKS)
     return Scenario(home, writer)
+
+
+def built_scenario(root: Path) -> Scenario:
+    """The enterprise after one full `certsight build`, for tests that only read it."""
+    scenario = make_scenario(root)
+    result = CliRunner().invoke(main, ["build", "--home", str(scenario.home)])
+    assert result.exit_code == 0, result.output
+    assert "full build" in result.output
+    return scenario
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Scenario:
+    return make_scenario(tmp_path)

@@ -11,8 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from certsight.cli import main
-from tests.warehouse.conftest import NETWORKS, write_enterprise
-from tests.warehouse.lakefixture import LakeWriter
+from tests.warehouse.conftest import built_scenario
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "analyst-questions.md"
 QUERIES = re.findall(r"```sql\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
@@ -20,14 +19,7 @@ QUERIES = re.findall(r"```sql\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("analyst") / "home"
-    writer = LakeWriter(root / "lake")
-    write_enterprise(writer)
-    writer.flush()
-    (root / "networks.csv").write_text(NETWORKS)
-    result = CliRunner().invoke(main, ["build", "--home", str(root)])
-    assert result.exit_code == 0, result.output
-    return root
+    return built_scenario(tmp_path_factory.mktemp("analyst")).home
 
 
 def test_the_page_has_its_ten_questions() -> None:

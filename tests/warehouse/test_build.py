@@ -13,8 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from certsight.cli import main
-from tests.warehouse.conftest import CA, DAYS, NETWORKS, START, Scenario, write_enterprise
-from tests.warehouse.lakefixture import LakeWriter
+from tests.warehouse.conftest import CA, DAYS, START, Scenario, built_scenario
 
 
 def cli(home: Path, *args: str) -> Any:
@@ -33,15 +32,7 @@ def query(home: Path, sql: str) -> list[tuple[Any, ...]]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     """One full build shared by the tests that only read the warehouse."""
-    home = tmp_path_factory.mktemp("built") / "home"
-    writer = LakeWriter(home / "lake")
-    write_enterprise(writer)
-    writer.flush()
-    (home / "networks.csv").write_text(NETWORKS)
-    result = cli(home, "build")
-    assert result.exit_code == 0, result.output
-    assert "full build" in result.output
-    return Scenario(home, writer)
+    return built_scenario(tmp_path_factory.mktemp("built"))
 
 
 def test_full_build_counts_each_request_once_and_resolves_both_hashes(built: Scenario) -> None:

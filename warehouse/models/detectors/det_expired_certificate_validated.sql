@@ -1,30 +1,7 @@
 -- A certificate is validated after its notAfter: a forgotten server still presents it, or a
 -- clock or a cache is badly wrong somewhere.
-with after as (
-    select
-        c.certificate_key,
-        f.client_ip,
-        sum(f.requests) as requests,
-        min(greatest(f.first_seen, c.not_after)) as first_seen,
-        max(f.last_seen) as last_seen
-    from {{ ref('fact_validation_daily') }} as f
-    inner join {{ ref('dim_certificate') }} as c using (certificate_key)
-    where c.not_after is not null
-      and f.last_seen > c.not_after + to_minutes({{ var('expiry_grace_minutes', 60) }})
-    group by c.certificate_key, f.client_ip
-),
-
-per_certificate as (
-    select
-        certificate_key,
-        min(first_seen) as first_seen,
-        max(last_seen) as last_seen,
-        sum(requests) as requests,
-        count(*) as clients,
-        arg_max(client_ip, requests) as top_client,
-        list(client_ip order by requests desc, client_ip)[1:10] as sample_clients
-    from after
-    group by certificate_key
+with per_certificate as (
+    {{ validated_after(ref('dim_certificate'), 'not_after', var('expiry_grace_minutes', 60)) }}
 )
 
 select

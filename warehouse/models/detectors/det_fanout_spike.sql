@@ -5,9 +5,8 @@
 {%- set floor = var('fanout_floor', 10) %}
 {%- set min_hours = var('fanout_min_baseline_hours', 8) %}
 with pairs as (
-    select d.dt, d.client_ip, d.server, d.hours_mask
-    from {{ ref('int_client_server_daily') }} as d
-    anti join {{ ref('int_staplers') }} as s using (client_ip, server)
+    select dt, client_ip, server, hours_mask
+    from {{ ref('int_reliance_daily') }}
 ),
 
 per_day as (

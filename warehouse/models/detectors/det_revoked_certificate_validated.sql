@@ -7,30 +7,8 @@ with revoked as (
     where revoked_at is not null
 ),
 
-after as (
-    select
-        r.certificate_key,
-        f.client_ip,
-        sum(f.requests) as requests,
-        min(greatest(f.first_seen, r.revoked_at)) as first_seen,
-        max(f.last_seen) as last_seen
-    from {{ ref('fact_validation_daily') }} as f
-    inner join revoked as r using (certificate_key)
-    where f.last_seen > r.revoked_at + to_minutes({{ var('revocation_grace_minutes', 60) }})
-    group by r.certificate_key, f.client_ip
-),
-
 per_certificate as (
-    select
-        certificate_key,
-        min(first_seen) as first_seen,
-        max(last_seen) as last_seen,
-        sum(requests) as requests,
-        count(*) as clients,
-        arg_max(client_ip, requests) as top_client,
-        list(client_ip order by requests desc, client_ip)[1:10] as sample_clients
-    from after
-    group by certificate_key
+    {{ validated_after('revoked', 'revoked_at', var('revocation_grace_minutes', 60)) }}
 )
 
 select

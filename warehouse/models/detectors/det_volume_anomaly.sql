@@ -8,10 +8,9 @@ with window_ as (
 ),
 
 daily as (
-    select d.server, d.dt, sum(d.requests) as requests
-    from {{ ref('int_client_server_daily') }} as d
-    anti join {{ ref('int_staplers') }} as s using (client_ip, server)
-    group by d.server, d.dt
+    select server, dt, sum(requests) as requests
+    from {{ ref('int_reliance_daily') }}
+    group by server, dt
 ),
 
 span as (

@@ -1,13 +1,7 @@
 -- One row per client and server: who relies on whom. A server is a host, so the edge
 -- carries straight across certificate renewals. Staplers (a server fetching its own
 -- status) are not clients of it and are left out.
-with daily as (
-    select d.*
-    from {{ ref('int_client_server_daily') }} as d
-    anti join {{ ref('int_staplers') }} as s using (client_ip, server)
-),
-
-edges as (
+with edges as (
     select
         client_ip,
         server,
@@ -16,7 +10,7 @@ edges as (
         count(*) as days_active,
         sum(requests) as requests,
         min(user_agent) as user_agent
-    from daily
+    from {{ ref('int_reliance_daily') }}
     group by client_ip, server
 )
 

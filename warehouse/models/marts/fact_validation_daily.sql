@@ -32,10 +32,25 @@
     {%- endfor -%}
 {%- endfor %}
 
-with origin_via_cdn as (
-    -- A request that came through the CDN and reached the responder is logged twice: by
-    -- CloudFront and by the responder, both with CloudFront's request id. Count it once.
-    -- The pair can straddle midnight, so the neighbouring days are searched too.
+{#- the columns every kind of row keeps as logged -#}
+{%- set as_logged -%}
+r.dt, r.event_time, r.http_method, r.http_status, r.hash_algorithm, r.issuer_name_hash,
+        r.issuer_key_hash, r.issuer_key_sha1, r.serial, r.nonce, r.cache_hit
+{%- endset %}
+
+with requests as (
+    select *
+    from {{ ref('stg_ocsp_requests') }}
+    where {% if is_incremental() %}{{ in_days(days) }}{% else %}true{% endif %}
+),
+
+-- A request that came through the CDN and reached the responder is logged twice, by
+-- CloudFront and by the responder, both with CloudFront's request id: it counts once.
+-- Only CDN rows that reached the responder (misses, and hits the ingest already paired)
+-- and responder rows with a CDN id take part in the pairing, so the bulk of the traffic
+-- (CDN hits, direct requests) is never joined. The pair can straddle midnight: the
+-- neighbouring days are searched too.
+origin_via_cdn as (
     select
         cf_request_id,
         serial,
@@ -56,49 +71,62 @@ cdn_of_origin as (
         min(user_agent) as user_agent
     from {{ ref('stg_ocsp_requests') }}
     where source <> 'lambda'
-      and cf_request_id in (select distinct cf_request_id from origin_via_cdn)
+      and (not cache_hit or origin_latency_ms is not null)
+      and cf_request_id in (select cf_request_id from origin_via_cdn)
       and {% if is_incremental() %}{{ in_days(padded) }}{% else %}true{% endif %}
     group by cf_request_id
 ),
 
 counted as (
-    -- CDN rows count, except a POST (the CDN log has no body) that the responder logged in
-    -- full; they take the responder's answer when its log arrived after theirs (the ingest
-    -- joins only the other order). Responder rows count when the CDN did not log the
-    -- request (direct requests) or logged it without its CertIDs, and then take the
-    -- viewer's address and agent from the CDN, which saw the client itself.
+    -- CDN hits that never reached the responder, and direct requests: as logged
     select
-        r.dt,
-        r.event_time,
-        r.source,
-        case when r.source = 'lambda' then coalesce(c.client_ip, r.client_ip) else r.client_ip end
-            as client_ip,
-        case when r.source = 'lambda' then coalesce(c.user_agent, r.user_agent) else r.user_agent end
-            as user_agent,
-        r.http_method,
-        r.http_status,
+        {{ as_logged }},
+        r.client_ip,
+        r.user_agent,
+        r.response_status,
+        r.cert_status,
+        case when r.source = 'lambda' then r.latency_ms else r.origin_latency_ms end
+            as origin_latency_ms
+    from requests as r
+    where (r.source <> 'lambda' and r.cache_hit and r.origin_latency_ms is null)
+       or (r.source = 'lambda' and r.cf_request_id is null)
+
+    union all
+
+    -- CDN rows that reached the responder: they take its answer when its log arrived after
+    -- theirs (the ingest joins only the other order); a POST row (the CDN logs no body)
+    -- gives way to the responder's rows, which name the CertIDs
+    select
+        {{ as_logged }},
+        r.client_ip,
+        r.user_agent,
         coalesce(r.response_status, o.response_status) as response_status,
         coalesce(r.cert_status, o.cert_status) as cert_status,
-        r.hash_algorithm,
-        r.issuer_name_hash,
-        r.issuer_key_hash,
-        r.issuer_key_sha1,
-        r.serial,
-        r.nonce,
-        r.cache_hit,
-        coalesce(
-            r.origin_latency_ms,
-            case when r.source = 'lambda' then r.latency_ms else o.latency_ms end
-        ) as origin_latency_ms
-    from {{ ref('stg_ocsp_requests') }} as r
+        coalesce(r.origin_latency_ms, o.latency_ms) as origin_latency_ms
+    from requests as r
+    left join origin_via_cdn as o on r.cf_request_id = o.cf_request_id and r.serial = o.serial
+    where r.source <> 'lambda'
+      and (not r.cache_hit or r.origin_latency_ms is not null)
+      and not (
+          r.serial is null
+          and r.cf_request_id in (select cf_request_id from origin_via_cdn where serial is not null)
+      )
+
+    union all
+
+    -- responder rows of CDN requests the CDN did not log, or logged without the CertIDs;
+    -- the viewer's address and agent come from the CDN, which saw the client itself
+    select
+        {{ as_logged }},
+        coalesce(c.client_ip, r.client_ip) as client_ip,
+        coalesce(c.user_agent, r.user_agent) as user_agent,
+        r.response_status,
+        r.cert_status,
+        r.latency_ms as origin_latency_ms
+    from requests as r
     left join cdn_of_origin as c on r.cf_request_id = c.cf_request_id
-    left join origin_via_cdn as o
-        on r.source <> 'lambda' and r.cf_request_id = o.cf_request_id and r.serial = o.serial
-    where {% if is_incremental() %}{{ in_days(days) }}{% else %}true{% endif %}
-      and case
-          when r.source = 'lambda' then c.cf_request_id is null or not c.names_certificate
-          else not (r.serial is null and c.cf_request_id is not null and not c.names_certificate)
-      end
+    where r.source = 'lambda' and r.cf_request_id is not null
+      and (c.cf_request_id is null or not c.names_certificate)
 ),
 
 resolved as (
