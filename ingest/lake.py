@@ -20,10 +20,11 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -35,6 +36,8 @@ from ingest.storage import Location, StorageError, location
 MANIFEST = "_manifest"
 STAGING = "_staging"
 ROWS_PER_FILE = 1_000_000
+_EPOCH = date(1970, 1, 1)
+_MICROS_PER_DAY = 86_400_000_000
 
 
 @dataclass
@@ -160,19 +163,28 @@ class Lake:
         returns the files' final paths relative to the lake root."""
         if data.num_rows == 0:
             return []
+        # Sorted once, then cut into days: a filter per day over rows gathered from
+        # hundreds of objects (as many Arrow chunks) cost more than writing them.
+        data = _sorted(data, table.time_column)
         times = data.column(table.time_column)
         first, last = pc.min_max(times).values()
         if first.as_py().date() == last.as_py().date():  # one day: no split needed
             groups = [(first.as_py().strftime("%Y-%m-%d"), data)]
         else:
-            days = pc.strftime(times, format="%Y-%m-%d")
+            # Days as numbers from the UTC microseconds, not pc.strftime (time zone
+            # aware, slower than the Parquet writing).
+            days = pc.cast(times, pa.int64()).to_numpy() // _MICROS_PER_DAY
+            starts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist()]
+            ends = [*starts[1:], data.num_rows]
             groups = [
-                (day, data.filter(pc.equal(days, day)))
-                for day in sorted(set(days.unique().to_pylist()))
+                (
+                    (_EPOCH + timedelta(days=int(days[start]))).strftime("%Y-%m-%d"),
+                    data.slice(start, end - start),
+                )
+                for start, end in zip(starts, ends, strict=True)
             ]
         written = []
         for day, part in groups:
-            part = _sorted(part, table.time_column)  # noqa: PLW2901
             for index in range(0, part.num_rows, ROWS_PER_FILE):
                 name = f"part-{run_id}-{sequence:04d}-{index // ROWS_PER_FILE}.parquet"
                 relative = f"{table.name}/dt={day}/{name}"

@@ -53,6 +53,11 @@ class ObjectRows:
     def add_arrow(self, table: str, data: pa.Table) -> None:
         """Rows a vectorised reader made, already in the table's schema."""
         if data.num_rows:
+            waiting = self.rows.pop(table, None)
+            if waiting:  # rows added one by one before these stay before them
+                self.arrow.setdefault(table, []).append(
+                    pa.Table.from_pylist(waiting, TABLES[table].schema)
+                )
             self.arrow.setdefault(table, []).append(data)
             self.counts[table] = self.counts.get(table, 0) + data.num_rows
             self._grew(data.num_rows)

@@ -4,11 +4,16 @@ Rows of many objects are batched into one run (files of sensible size rather tha
 one per object). Rows are staged to Parquet every ``MAX_BUFFERED_ROWS`` rows, also
 in the middle of a large object, so memory stays bounded however much RAW is
 waiting; the run is committed once, at the end.
+
+A run may read a thousand small objects (hourly logs), so nothing costly is done per
+object: small CloudFront logs are turned into rows several at a time, and CDN rows
+gain the responder's fields once per stage rather than once per object
+(ingest/origin_join.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,12 +21,17 @@ from datetime import datetime
 import pyarrow as pa
 
 from ingest.formats.certificates import fingerprint, read_certificates
-from ingest.formats.cloudfront import StemTable, read_cloudfront
+from ingest.formats.cloudfront import (
+    SMALL_OBJECT,
+    StemTable,
+    read_cloudfront,
+    read_cloudfront_together,
+)
 from ingest.formats.responder_logs import read_json_lines
 from ingest.lake import Lake, RunManifest, new_run_id
 from ingest.locking import lake_lock
-from ingest.origin_join import days_around, from_lake, join_origin, origin_rows
-from ingest.reader import TruncatedObjectError, lines, read_all, sniff
+from ingest.origin_join import OriginIndex
+from ingest.reader import Opened, TruncatedObjectError, lines, read_all, sniff
 from ingest.rows import ObjectRows
 from ingest.schema import TABLES
 from ingest.sources import SourceObject
@@ -53,9 +63,9 @@ def read_object(
     now: datetime,
     requests: StemTable | None = None,
     spill: Callable[[dict[str, list[pa.Table]]], None] | None = None,
+    opened: Opened | None = None,
 ) -> tuple[SourceReport, ObjectRows]:
-    opened = sniff(source.uri)
-    report = SourceReport(source.uri, opened.format)
+    opened = sniff(source.uri) if opened is None else opened
     out = ObjectRows(source.uri, spill=spill)
     if opened.format in ("json-lines", "cloudfront", "pem", "der"):
         try:
@@ -63,7 +73,7 @@ def read_object(
                 read_json_lines(lines(source.uri, opened.compressed), out, now)
             elif opened.format == "cloudfront":
                 cache = StemTable() if requests is None else requests
-                read_cloudfront(source.uri, opened.compressed, out, now, cache)
+                read_cloudfront(source.uri, opened.compressed, out, now, cache, size=source.size)
             else:
                 read_certificates(read_all(source.uri, opened.compressed), opened.format, out, now)
         except TruncatedObjectError as exc:
@@ -81,11 +91,53 @@ def read_object(
             "not a format certsight reads (by content)",
             now,
         )
-    report.records_read = out.records_read
-    report.records_written = out.records_written
-    report.quarantined = out.quarantine_count
-    report.rows = out.row_counts()
-    return report, out
+    return _report(source, opened, out), out
+
+
+def _report(source: SourceObject, opened: Opened, out: ObjectRows) -> SourceReport:
+    return SourceReport(
+        source.uri,
+        opened.format,
+        records_read=out.records_read,
+        records_written=out.records_written,
+        quarantined=out.quarantine_count,
+        rows=out.row_counts(),
+    )
+
+
+# Small CloudFront logs are read together (ingest/formats/cloudfront.py), up to this
+# many bytes as stored (some 50,000 lines): enough to make the per-object cost vanish,
+# little next to the rows a run buffers before staging.
+TOGETHER_BYTES = 2 << 20
+
+
+def _read_small_cloudfront(
+    objects: list[tuple[SourceObject, Opened]],
+    clock: Callable[[], datetime],
+    requests: StemTable,
+    spill: Callable[[dict[str, list[pa.Table]]], None] | None = None,
+) -> Iterator[tuple[SourceObject, tuple[SourceReport, ObjectRows] | None]]:
+    """Each object with what :func:`read_object` makes of it (None: it vanished), in
+    order: those that can be read together are, the others alone."""
+    if not objects:
+        return
+    outs = [ObjectRows(source.uri) for source, _ in objects]
+    try:
+        read = read_cloudfront_together(
+            [(s.uri, o.compressed, out) for (s, o), out in zip(objects, outs, strict=True)],
+            clock(),
+            requests,
+        )
+    except FileNotFoundError:
+        read = [False] * len(objects)
+    for (source, opened), out, done in zip(objects, outs, read, strict=True):
+        if done:
+            yield source, (_report(source, opened, out), out)
+            continue
+        try:
+            yield source, read_object(source, clock(), requests, spill, opened)
+        except FileNotFoundError:
+            yield source, None
 
 
 class _Run:
@@ -101,35 +153,43 @@ class _Run:
         # next rows are read; one write in flight at a time keeps memory bounded.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage")
         self._pending: Future[list[str]] | None = None
-        self._origin: list[pa.Table] = []  # responder rows of this run, for CDN rows
-        self._committed_origin: dict[tuple[str, ...], pa.Table | None] = {}
+        self.origin = OriginIndex(lake)
+        # CDN parts waiting in ``tables["ocsp_requests"]`` for the origin's fields:
+        # (their place in that list, the part, responder rows read before it).
+        self._cdn: list[tuple[int, pa.Table, int]] = []
 
     def absorb(self, tables: dict[str, list[pa.Table]]) -> None:
         for table, parts in tables.items():
-            if table == "ocsp_requests":
-                parts = [self._with_origin(part) for part in parts]  # noqa: PLW2901
-            self.tables.setdefault(table, []).extend(parts)
-            self.buffered += sum(part.num_rows for part in parts)
+            waiting = self.tables.setdefault(table, [])
+            for part in parts:
+                if table == "ocsp_requests" and part.num_rows:
+                    self._route(len(waiting), part)
+                waiting.append(part)
+                self.buffered += part.num_rows
         if self.buffered >= MAX_BUFFERED_ROWS:
             self.stage()
 
-    def _with_origin(self, part: pa.Table) -> pa.Table:
-        """CDN rows gain the responder's view of the same request (ingest/origin_join.py);
-        responder rows are remembered for CDN rows later in this run."""
-        if part.num_rows == 0:
-            return part
-        if part.column("source")[0].as_py() != "cloudfront":
-            slim = origin_rows(part)
-            if slim is not None:
-                self._origin.append(slim)
-            return part
-        days = days_around(part)
-        if days not in self._committed_origin:  # read each span of days once per run
-            self._committed_origin[days] = from_lake(self.lake, days)
-        committed = self._committed_origin[days]
-        return join_origin(part, [*self._origin, *([committed] if committed is not None else [])])
+    def _route(self, place: int, part: pa.Table) -> None:
+        """CDN rows gain the responder's view of the same request (ingest/origin_join.py)
+        when they are staged, all at once; responder rows are remembered for the CDN
+        rows after them."""
+        if part.column("source")[0].as_py() == "cloudfront":
+            self._cdn.append((place, part, self.origin.seen))
+        else:
+            self.origin.remember(part)
+
+    def _join_cdn(self) -> None:
+        """The waiting CDN parts, joined in one go: once per stage, not once per object."""
+        if not self._cdn:
+            return
+        joined = self.origin.join([(part, seen) for _, part, seen in self._cdn])
+        waiting = self.tables["ocsp_requests"]
+        for (place, _, _), part in zip(self._cdn, joined, strict=True):
+            waiting[place] = part
+        self._cdn = []
 
     def stage(self) -> None:
+        self._join_cdn()
         self._wait()
         tables, sequence = self.tables, self._sequence
         self._sequence += 1
@@ -204,21 +264,46 @@ def _ingest(
     known = lake.ingested_keys()
     run = _Run(lake, clock())
     requests = StemTable()  # each distinct OCSP GET string is decoded once per run
+    small_cdn: list[tuple[SourceObject, Opened]] = []  # waiting to be read together
+
+    def done(source: SourceObject, result: tuple[SourceReport, ObjectRows] | None) -> None:
+        if result is None:
+            # Deleted between listing and reading (opening is the first thing a read does,
+            # so no row of it was taken): reported, and left out of the manifest.
+            report.sources.append(SourceReport(source.uri, "vanished"))
+            return
+        source_report, rows = result
+        report.sources.append(source_report)
+        run.add(source, source_report, rows)
+        if on_object is not None:
+            on_object(source_report)
+
+    def read_small_cdn() -> None:
+        for source, result in _read_small_cloudfront(small_cdn, clock, requests, run.absorb):
+            done(source, result)
+        small_cdn.clear()
+
     for source in objects:
         if source.key in known:
             report.already_ingested += 1
             continue
         try:
-            source_report, rows = read_object(source, clock(), requests, spill=run.absorb)
+            opened = sniff(source.uri)
         except FileNotFoundError:
-            # Deleted between listing and reading (opening is the first thing a read does,
-            # so no row of it was taken): reported, and left out of the manifest.
-            report.sources.append(SourceReport(source.uri, "vanished"))
+            read_small_cdn()
+            done(source, None)
             continue
-        report.sources.append(source_report)
-        run.add(source, source_report, rows)
-        if on_object is not None:
-            on_object(source_report)
+        if opened.format == "cloudfront" and source.size < SMALL_OBJECT:
+            small_cdn.append((source, opened))
+            if sum(s.size for s, _ in small_cdn) >= TOGETHER_BYTES:
+                read_small_cdn()
+            continue
+        read_small_cdn()  # objects are handed on in the order they were listed
+        try:
+            done(source, read_object(source, clock(), requests, run.absorb, opened))
+        except FileNotFoundError:
+            done(source, None)
+    read_small_cdn()
     finished = run.finish()
     if finished:
         report.runs.append(finished)

@@ -100,16 +100,32 @@ class _Irregular(Exception):
     in the middle, a blank line): it hands over at the first line it did not deliver."""
 
 
+# Objects smaller than this (as stored), such as hourly logs, are a block or two of CSV:
+# nothing worth reading ahead (a reader thread per object cost more than it saved), and
+# they are best turned into rows several at a time (read_cloudfront_together).
+SMALL_OBJECT = 4 << 20
+
+
 def read_cloudfront(
-    uri: str, compressed: bool, out: ObjectRows, now: datetime, requests: StemTable
+    uri: str,
+    compressed: bool,
+    out: ObjectRows,
+    now: datetime,
+    requests: StemTable,
+    *,
+    size: int | None = None,
 ) -> None:
     """pyarrow's CSV reader for clean files (most of them, and fast); the exact reader,
-    which knows every line's number, from the first irregular line on."""
+    which knows every line's number, from the first irregular line on. ``size`` (bytes
+    as stored, when known) decides whether blocks are read ahead on another thread."""
     header_lines, fields = _leading_header(uri, compressed)
     delivered = header_lines
+    read_ahead = size is None or size >= SMALL_OBJECT
     if fields is not None and all(name in fields for name in REQUIRED):
         try:
-            for columns, count in _csv_batches(uri, compressed, header_lines, fields):
+            for columns, count in _csv_batches(
+                uri, compressed, header_lines, fields, read_ahead=read_ahead
+            ):
                 line_numbers = np.arange(delivered + 1, delivered + 1 + count)
                 _rows(columns, None, line_numbers, out, now, requests)
                 delivered += count
@@ -127,6 +143,91 @@ def read_cloudfront(
     )
 
 
+_Member = tuple[int, dict[str, pa.Array], np.ndarray]  # object, its columns, its lines
+
+
+def read_cloudfront_together(
+    objects: list[tuple[str, bool, ObjectRows]], now: datetime, requests: StemTable
+) -> list[bool]:
+    """Small CloudFront logs (hourly ones: a few hundred lines each) turned into rows in
+    one go: one object at a time, the column work cost several times what its lines did.
+    Each object's ObjectRows gets what :func:`read_cloudfront` would have put there, in
+    the same order; the answer says which objects were read (False: one that is not a
+    single clean block, to be read alone). Nothing is filled before every object has
+    been read, so a failure (a vanished object) leaves them all to be read alone."""
+    read = [False] * len(objects)
+    # Logs with the same columns are read together; the clean one-block ones only.
+    groups: dict[tuple[str, ...], list[_Member]] = {}
+    for index, (uri, compressed, _) in enumerate(objects):
+        header_lines, fields = _leading_header(uri, compressed)
+        if fields is None or not all(name in fields for name in REQUIRED):
+            continue
+        try:
+            blocks = list(_csv_batches(uri, compressed, header_lines, fields, read_ahead=False))
+        except _Irregular:
+            continue
+        if len(blocks) != 1:
+            continue
+        columns, count = blocks[0]
+        lines = np.arange(header_lines + 1, header_lines + 1 + count)
+        groups.setdefault(tuple(columns), []).append((index, columns, lines))
+    for members in groups.values():
+        _rows_together(members, objects, read, now, requests)
+    return read
+
+
+def _rows_together(
+    members: list[_Member],
+    objects: list[tuple[str, bool, ObjectRows]],
+    read: list[bool],
+    now: datetime,
+    requests: StemTable,
+) -> None:
+    """Rows of these objects' lines, handed to each object; a line only the exact reader
+    takes (a bad time, a blank line) makes each half try again, down to that object,
+    which is left to be read alone."""
+    uris = [objects[index][0] for index, _, _ in members]
+    counts = np.array([len(lines) for _, _, lines in members])
+    together = ObjectRows("")
+    try:
+        _rows(
+            {name: pa.concat_arrays([c[name] for _, c, _ in members]) for name in members[0][1]},
+            None,
+            np.concatenate([lines for _, _, lines in members]),
+            together,
+            now,
+            requests,
+            source_objects=pa.array(np.repeat(np.array(uris, object), counts), pa.string()),
+        )
+    except _Irregular:
+        if len(members) > 1:
+            half = len(members) // 2
+            _rows_together(members[:half], objects, read, now, requests)
+            _rows_together(members[half:], objects, read, now, requests)
+        return
+    outs = [objects[index][2] for index, _, _ in members]
+    for name, tables in together.arrow.items():
+        for table in tables:
+            for out, part in zip(outs, _by_object(table, uris), strict=True):
+                out.add_arrow(name, part)
+    for (index, _, _), out, count in zip(members, outs, counts.tolist(), strict=True):
+        out.records_read += count
+        out.records_written += count
+        read[index] = True
+
+
+def _by_object(table: pa.Table, uris: list[str]) -> list[pa.Table]:
+    """``table`` cut into each object's rows, each in the order it had in ``table`` (the
+    order reading the object alone gives)."""
+    owner = pc.index_in(table.column("source_object"), value_set=pa.array(uris)).to_numpy()
+    order = np.argsort(owner, kind="stable")
+    if (np.diff(order) < 0).any():
+        table, owner = table.take(pa.array(order)), owner[order]
+    sizes = np.bincount(owner, minlength=len(uris))
+    starts = np.cumsum(sizes) - sizes
+    return [table.slice(int(start), int(size)) for start, size in zip(starts, sizes, strict=True)]
+
+
 def _leading_header(uri: str, compressed: bool) -> tuple[int, list[str] | None]:
     """How many ``#`` lines open the file, and the fields they name."""
     count, fields = 0, None
@@ -141,7 +242,7 @@ def _leading_header(uri: str, compressed: bool) -> tuple[int, list[str] | None]:
 
 
 def _csv_batches(
-    uri: str, compressed: bool, header_lines: int, fields: list[str]
+    uri: str, compressed: bool, header_lines: int, fields: list[str], *, read_ahead: bool = True
 ) -> Iterator[tuple[dict[str, pa.Array], int]]:
     irregular = False
 
@@ -173,6 +274,24 @@ def _csv_batches(
             )
         except (pa.ArrowInvalid, UnicodeDecodeError, OSError):
             raise _Irregular from None
+
+        def next_batch() -> pa.RecordBatch | _Irregular | None:
+            """The next block; None at the end, _Irregular for what the exact reader does."""
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return None
+            except (pa.ArrowInvalid, UnicodeDecodeError, OSError):
+                # OSError: a truncated gzip; the exact reader quarantines the cut.
+                return _Irregular()
+            return _Irregular() if irregular else batch
+
+        if not read_ahead:
+            while (batch := next_batch()) is not None:
+                if isinstance(batch, _Irregular):
+                    raise batch
+                yield {name: batch.column(name) for name in wanted}, batch.num_rows
+            return
         # The next block is parsed on another thread (pyarrow lets go of the GIL) while
         # this one is turned into rows; at most two blocks wait, so memory stays bounded.
         ahead: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(maxsize=2)
@@ -181,14 +300,7 @@ def _csv_batches(
         def produce() -> None:
             while not stop.is_set():
                 try:
-                    item: pa.RecordBatch | BaseException | None = reader.read_next_batch()
-                    if irregular:
-                        item = _Irregular()
-                except StopIteration:
-                    item = None
-                except (pa.ArrowInvalid, UnicodeDecodeError, OSError):
-                    # OSError: a truncated gzip; the exact reader quarantines the cut.
-                    item = _Irregular()
+                    item: pa.RecordBatch | BaseException | None = next_batch()
                 except Exception as exc:  # noqa: BLE001 - handed to the reading thread
                     item = exc
                 while not stop.is_set():
@@ -358,7 +470,10 @@ def _rows(
     out: ObjectRows,
     now: datetime,
     requests: StemTable,
+    source_objects: pa.Array | None = None,
 ) -> None:
+    """Rows of ``out.source_object``'s lines, or, when ``source_objects`` says which
+    object each line is from, of several objects' lines together."""
     n = len(line_numbers)
     stamp = pc.binary_join_element_wise(columns["date"], columns["time"], "T")
     parsed = pc.strptime(stamp, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
@@ -407,7 +522,9 @@ def _rows(
         "http_status": status,
         "path": requests.paths.take(pa.array(ids)),
         "source": pa.array([SOURCE] * n, pa.string()),
-        "source_object": pa.array([out.source_object] * n, pa.string()),
+        "source_object": pa.array([out.source_object] * n, pa.string())
+        if source_objects is None
+        else source_objects,
         "source_line": pa.array(line_numbers, pa.int64()),
     }
     hit = pc.is_in(_nullable(columns.get("x-edge-result-type"), n), pa.array(HITS))

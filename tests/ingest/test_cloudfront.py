@@ -12,9 +12,12 @@ from urllib.parse import quote
 import cryptography_vectors
 import pytest
 
-from ingest.formats.cloudfront import STANDARD_FIELDS, StemTable
+from ingest.formats.cloudfront import STANDARD_FIELDS, StemTable, read_cloudfront_together
 from ingest.lake import Lake
+from ingest.reader import sniff
+from ingest.rows import ObjectRows
 from ingest.run import ingest, read_object
+from ingest.schema import TABLES
 from ingest.sources import find_sources
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -86,7 +89,16 @@ def write_log(path: Path, fields: list[str], lines: list[str], *, compress: bool
     return path
 
 
+@pytest.fixture(params=["read ahead", "one thread"])
+def read_ahead(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways of reading CSV blocks: ahead on a second thread (large objects) and on
+    the reading thread (small ones, such as hourly logs)."""
+    limit = 0 if request.param == "read ahead" else 1 << 60
+    monkeypatch.setattr("ingest.formats.cloudfront.SMALL_OBJECT", limit)
+
+
 @pytest.mark.parametrize("era", sorted(ERAS))
+@pytest.mark.usefixtures("read_ahead")
 def test_every_era_maps_columns_by_header(tmp_path: Path, era: int) -> None:
     fields = ERAS[era]
     lines = [
@@ -156,6 +168,7 @@ def test_nonce_and_plus_signs_survive_decoding(tmp_path: Path) -> None:
     assert len({r["serial"] for r in rows.all_rows("ocsp_requests")}) == 1
 
 
+@pytest.mark.usefixtures("read_ahead")
 def test_bad_lines_are_quarantined_and_the_rest_read(tmp_path: Path) -> None:
     good = line(FIELDS_33, **{"cs-uri-stem": cloudfront_stem(vector("req-sha1.der"), "java")})
     bad = [
@@ -255,6 +268,7 @@ def test_fast_percent_decoding_matches_the_standard_library() -> None:
     assert unquote_once("%252F") == "%2F"  # exactly once
 
 
+@pytest.mark.usefixtures("read_ahead")
 def test_truncated_gzip_keeps_every_line_before_the_cut(tmp_path: Path) -> None:
     stem = cloudfront_stem(vector("req-sha1.der"), "java")
     lines = [
@@ -272,3 +286,108 @@ def test_truncated_gzip_keeps_every_line_before_the_cut(tmp_path: Path) -> None:
     delivered = rows.all_rows("ocsp_requests")
     assert [r["request_id"] for r in delivered] == [f"id{n:06d}" for n in range(len(delivered))]
     assert [r["source_line"] for r in delivered] == list(range(3, 3 + len(delivered)))
+
+
+def small_logs(raw: Path) -> None:
+    """Small logs of every kind, in the order a listing gives them: clean ones of two
+    eras (read together), and ones that must be read alone, between them."""
+    stems = {
+        "GET": cloudfront_stem(vector("req-sha1.der"), "java"),
+        "multi": cloudfront_stem(vector("req-multi-sha1.der"), "windows"),
+    }
+    requests = [
+        ("GET", stems["GET"]),
+        ("GET", stems["multi"]),
+        ("POST", "/ocsp"),
+        ("GET", "/crl/issuing-ca.crl"),
+        ("GET", "/truststore/stable/2026.11/bundle.pem"),
+        ("GET", "/wp-login.php"),
+        ("HEAD", stems["GET"]),
+    ]
+
+    def log(index: int, fields: list[str]) -> list[str]:
+        return [
+            line(
+                fields,
+                time=f"10:{index:02d}:{n // 3:02d}",  # three lines a second: ties in time
+                **{
+                    "cs-method": method,
+                    "cs-uri-stem": stem,
+                    "x-edge-request-id": f"{index}-{n}",
+                    "x-edge-result-type": "Miss" if n % 2 else "Hit",
+                },
+            )
+            for n, (method, stem) in enumerate(requests * 3)
+        ]
+
+    for index in range(4):
+        write_log(raw / f"a{index}.gz", FIELDS_33, log(index, FIELDS_33))
+    write_log(raw / "b-era24.gz", ERAS[24], log(10, ERAS[24]))
+    # Lines only the exact reader takes: a bad time, a blank line (after the header).
+    write_log(raw / "c-bad.gz", ERAS[24], [*log(11, ERAS[24]), line(ERAS[24], time="25:00")])
+    write_log(raw / "d-header-only.gz", FIELDS_33, [])
+    (raw / "e-notes.txt").write_bytes(b"\x00 not a log")
+    text = "\n".join(log(12, FIELDS_33)) + "\n#Fields: " + " ".join(ERAS[24]) + "\n"
+    write_log(raw / "f-repeated-header.log", FIELDS_33, [text + "\n".join(log(13, ERAS[24]))])
+    full = write_log(raw / "g-cut.gz", FIELDS_33, log(14, FIELDS_33) * 40).read_bytes()
+    (raw / "g-cut.gz").write_bytes(full[: len(full) // 2])
+    write_log(raw / "h-plain.log", FIELDS_33, log(15, FIELDS_33), compress=False)
+    for index in range(16, 19):
+        write_log(raw / f"i{index}.gz", FIELDS_33, log(index, FIELDS_33))
+
+
+def lake_rows(lake: Lake) -> dict[str, list[dict[str, object]]]:
+    return {table: lake.read(table).to_pylist() for table in TABLES}
+
+
+@pytest.mark.parametrize("vanished", [None, "a2.gz"])
+def test_small_logs_read_together_give_what_reading_each_alone_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vanished: str | None
+) -> None:
+    small_logs(tmp_path / "raw")
+    sources = find_sources([str(tmp_path / "raw")])
+    logs = [(s, opened) for s in sources if (opened := sniff(s.uri)).format == "cloudfront"]
+    outs = [ObjectRows(s.uri) for s, _ in logs]
+    read = read_cloudfront_together(
+        [(s.uri, opened.compressed, out) for (s, opened), out in zip(logs, outs, strict=True)],
+        NOW,
+        StemTable(),
+    )
+    assert {Path(s.uri).name for (s, _), done in zip(logs, read, strict=True) if done} == {
+        "a0.gz",
+        "a1.gz",
+        "a2.gz",
+        "a3.gz",
+        "b-era24.gz",
+        "h-plain.log",
+        "i16.gz",
+        "i17.gz",
+        "i18.gz",
+    }
+    for (source, _), out, done in zip(logs, outs, read, strict=True):
+        alone_report, alone_rows = read_object(source, NOW, StemTable())
+        if done:  # the same rows, in the same order, as the object read alone
+            assert (out.records_read, out.records_written, out.row_counts()) == (
+                alone_report.records_read,
+                alone_report.records_written,
+                alone_report.rows,
+            )
+            assert {t: [r for p in ps for r in p.to_pylist()] for t, ps in out.take().items()} == {
+                t: [r for p in ps for r in p.to_pylist()] for t, ps in alone_rows.take().items()
+            }, source.uri
+        else:
+            assert not out.take() and out.records_read == 0
+
+    # And end to end, with an object gone between listing and reading.
+    if vanished:
+        (tmp_path / "raw" / vanished).unlink()
+    together = ingest(sources, Lake.at(str(tmp_path / "together")), lambda: NOW)
+    monkeypatch.setattr("ingest.run.SMALL_OBJECT", 0)  # every log read alone
+    alone = ingest(sources, Lake.at(str(tmp_path / "alone")), lambda: NOW)
+    assert together.sources == alone.sources
+    formats = [s.format for s in together.sources]
+    assert formats.count("vanished") == (1 if vanished else 0) and "unknown" in formats
+    assert sum(s.quarantined for s in together.sources) >= 3  # bad, repeated header, cut
+    assert lake_rows(Lake.at(str(tmp_path / "together"))) == lake_rows(
+        Lake.at(str(tmp_path / "alone"))
+    )

@@ -4,10 +4,12 @@ what the responder knew (status, issuer, latency), whichever run read the respon
 from __future__ import annotations
 
 import base64
+import gzip
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+import pytest
 
 from ingest.lake import Lake
 from ingest.run import ingest
@@ -113,3 +115,100 @@ def test_the_join_also_works_within_one_run(pki_home: PkiHome, tmp_path: Path) -
     # The responder's rows stay as they were written.
     origin = [r for r in lake.read("ocsp_requests").to_pylist() if r["source"] == "lambda"]
     assert {r["cf_request_id"] for r in origin} == {"edge-good==", "edge-revoked=="}
+
+
+DAYS = ["2026-11-20", "2026-11-21", "2026-11-22"]
+HOURS = range(0, 24, 3)
+
+
+def responder_records_like(
+    template: dict[str, object], ids: dict[str, str], latency: float = 0.5
+) -> list[bytes]:
+    """The template's record again, for other requests: cf_request_id -> ISO event time;
+    the n-th has latency_ms n + ``latency``."""
+    return [
+        orjson.dumps(
+            {**template, "cf_request_id": cf_id, "event_time": at, "latency_ms": n + latency}
+        )
+        for n, (cf_id, at) in enumerate(ids.items())
+    ]
+
+
+@pytest.mark.parametrize("stage_rows", [7, 200_000])
+def test_many_objects_join_the_lake_and_only_responder_logs_read_before_them(
+    pki_home: PkiHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage_rows: int
+) -> None:
+    """The production shape: an hourly CDN log per hour, the responder's logs of the same
+    requests committed by an earlier run, more of them in the same run. CDN rows are joined
+    when they are staged: every few rows (many joins), or all at the end (one join, after
+    the run has read the responder's log that only some of them came after)."""
+    monkeypatch.setattr("ingest.run.MAX_BUFFERED_ROWS", stage_rows)
+    lake = Lake.at(str(tmp_path / "lake"))
+    requests = responder_log(pki_home, tmp_path / "template.jsonl.gz")
+    [template] = [
+        orjson.loads(line)
+        for line in gzip.decompress((tmp_path / "template.jsonl.gz").read_bytes()).splitlines()
+        if b"edge-good==" in line
+    ]
+    stem = cloudfront_stem(requests["edge-good=="], "windows")
+    hours = [(day, hour) for day in DAYS for hour in HOURS]
+
+    # Run 1: the responder's logs of the "early" requests, and of one ten days before.
+    early = {f"early-{d}-{h}": f"{d}T{h:02d}:30:00Z" for d, h in hours}
+    early["far-away"] = "2026-11-12T10:00:00Z"
+    write_jsonl(tmp_path / "run1" / "responder.jsonl.gz", responder_records_like(template, early))
+    ingest(find_sources([str(tmp_path / "run1")]), lake, now)
+
+    # Run 2: CDN logs in two groups, and between them (by name) the responder's log of the
+    # "late" requests, which logs the early ones again: only the second group was read
+    # after it, and the run's own record of a request comes before the LAKE's.
+    late = {f"late-{d}-{h}": f"{d}T{h:02d}:30:01Z" for d, h in hours}
+    for number, (day, hour) in enumerate(hours):
+        group = "b-cdn" if number % 2 == 0 else "d-cdn"
+        ids = [f"early-{day}-{hour}", f"late-{day}-{hour}", f"cached-{day}-{hour}"]
+        if (day, hour) == hours[-1]:
+            ids.append("far-away")
+        write_log(
+            tmp_path / "run2" / group / f"{day}-{hour:02d}.log.gz",
+            FIELDS_33,
+            [
+                line(
+                    FIELDS_33,
+                    date=day,
+                    time=f"{hour:02d}:30:02",
+                    **{"cs-uri-stem": stem, "x-edge-request-id": cf_id},
+                )
+                for cf_id in ids
+            ],
+        )
+    write_jsonl(
+        tmp_path / "run2" / "c-responder.jsonl.gz",
+        responder_records_like(template, late)
+        + responder_records_like(
+            template, {k: v for k, v in early.items() if k != "far-away"}, 1000.5
+        ),
+    )
+    report = ingest(find_sources([str(tmp_path / "run2")]), lake, now)
+    assert len(report.runs) == 1 and len(report.sources) == len(hours) + 1
+
+    rows = cdn_rows(lake)
+    assert len(rows) == 3 * len(hours) + 1
+    for n, cf_id in enumerate(early):
+        if cf_id != "far-away":
+            read_after = "/d-cdn/" in str(rows[cf_id]["source_object"])
+            assert (rows[cf_id]["cert_status"], rows[cf_id]["origin_latency_ms"]) == (
+                "good",
+                n + (1000.5 if read_after else 0.5),
+            ), cf_id
+    assert rows["far-away"]["cert_status"] is None  # committed, but not on the days around
+    for n, (day, hour) in enumerate(hours):
+        cdn = rows[f"late-{day}-{hour}"]
+        read_after = "/d-cdn/" in str(cdn["source_object"])
+        assert (cdn["cert_status"], cdn["origin_latency_ms"]) == (
+            ("good", n + 0.5) if read_after else (None, None)
+        ), cdn["source_object"]
+        assert rows[f"cached-{day}-{hour}"]["cert_status"] is None
+    assert {r["response_status"] for r in rows.values() if r["cert_status"]} == {"successful"}
+    assert {r["issuer_key_sha1"] for r in rows.values() if r["cert_status"]} == {
+        template["cert_ids"][0]["issuer_key_sha1"]
+    }

@@ -10,7 +10,9 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from ingest.formats.responder_logs import _read_record
 from ingest.reader import lines, sniff
+from ingest.rows import ObjectRows
 from ingest.run import read_object
 from ingest.sources import find_sources
 from tests.conftest import PkiHome
@@ -23,7 +25,7 @@ def test_every_record_shape_becomes_rows(pki_home: PkiHome, tmp_path: Path) -> N
     path = write_jsonl(tmp_path / "raw" / "a.jsonl.gz", as_lines(responder_records(pki_home)))
     report, rows = read_object(find_sources([str(path)])[0], NOW)
     assert (report.records_read, report.records_written, report.quarantined) == (5, 5, 0)
-    ocsp = rows.rows["ocsp_requests"]
+    ocsp = rows.all_rows("ocsp_requests")
     assert len(ocsp) == 3  # two CertIDs, and one row for the malformed request
     assert [r["cert_status"] for r in ocsp] == ["good", "revoked", None]
     assert [r["hash_algorithm"] for r in ocsp] == ["sha1", "sha256", None]
@@ -158,8 +160,6 @@ def test_lines_number_from_one(tmp_path: Path) -> None:
 
 
 def test_a_big_object_is_handed_on_in_pieces(pki_home: PkiHome, tmp_path: Path) -> None:
-    from ingest.rows import ObjectRows
-
     pieces: list[dict[str, list[pa.Table]]] = []
     out = ObjectRows("x", spill=pieces.append, spill_rows=3)
     for index in range(7):
@@ -173,3 +173,102 @@ def test_a_big_object_is_handed_on_in_pieces(pki_home: PkiHome, tmp_path: Path) 
     assert rest["artifact_downloads"][0].column("path").to_pylist() == ["/6"]
     assert rest["quarantine"][0].num_rows == 1
     assert out.row_counts() == {"artifact_downloads": 7} and out.quarantine_count == 1
+
+
+def read_record_by_record(path: Path) -> ObjectRows:
+    """What the record-by-record reader alone makes of a file: the reference for the
+    column-wise one."""
+    out = ObjectRows(str(path))
+    for number, raw in lines(str(path), compressed=False):
+        line = raw.rstrip(b"\r\n")
+        if not line.strip():
+            continue
+        try:
+            record: object = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            record = exc
+        _read_record(number, line, record, out, NOW)
+    return out
+
+
+def as_dicts(out: ObjectRows) -> dict[str, list[dict[str, object]]]:
+    return {
+        name: [row for table in tables for row in table.to_pylist()]
+        for name, tables in out.take().items()
+    }
+
+
+def variants(record: dict[str, object]) -> dict[str, dict[str, object]]:
+    """An OCSP record respelled: ways the column-wise reader takes, and ways it leaves to
+    the record-by-record one (which reads or quarantines them)."""
+    first = dict(record["cert_ids"][0])  # type: ignore[index]
+    return {
+        "as written": record,
+        "null keys left out": {k: v for k, v in record.items() if v is not None},
+        "offset time": {**record, "event_time": "2026-11-28T11:00:00.25+01:00"},
+        "whole seconds": {**record, "event_time": "2026-11-28T10:00:00Z"},
+        "space in time": {**record, "event_time": "2026-11-28 10:00:00Z"},
+        "basic time": {**record, "event_time": "20261128T100000Z"},
+        "offset without colon": {**record, "event_time": "2026-11-28T10:00:00+0100"},
+        "no time zone": {**record, "event_time": "2026-11-28T10:00:00"},
+        "empty source": {**record, "source": ""},
+        "no source": {k: v for k, v in record.items() if k != "source"},
+        "status as bool": {**record, "http_status": True},
+        "status as float": {**record, "http_status": 200.0},
+        "status as text": {**record, "http_status": "200"},
+        "latency as int": {**record, "latency_ms": 3},
+        "latency as bool": {**record, "latency_ms": True},
+        "nonce as int": {**record, "nonce": 1},
+        "cert_ids empty object": {**record, "cert_ids": {}},
+        "cert_ids empty text": {**record, "cert_ids": ""},
+        "cert_ids text": {**record, "cert_ids": "x"},
+        "cert_id not an object": {**record, "cert_ids": [first, 7]},
+        "upper-case serial": {**record, "cert_ids": [{**first, "serial": "ABCD"}]},
+        "no serial": {**record, "cert_ids": [{k: v for k, v in first.items() if k != "serial"}]},
+        "odd issuer hash": {**record, "cert_ids": [{**first, "issuer_key_hash": "abc"}]},
+        "two CertIDs": {**record, "cert_ids": [first, {**first, "serial": "0102"}]},
+        "unknown fields": {**record, "extra": {"nested": [1, 2]}},
+    }
+
+
+@pytest.mark.parametrize("chunk", [3, 10_000])
+def test_column_wise_reading_gives_what_record_by_record_reading_gives(
+    pki_home: PkiHome, tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ingest.formats.responder_logs.CHUNK_LINES", chunk)
+    records = responder_records(pki_home)
+    plain = as_lines(records)
+    template = next(r for r in records if r["log"] == "ocsp" and r["cert_ids"])
+    for name, variant in variants(template).items():
+        path = write_jsonl(
+            tmp_path / f"{name}.jsonl", [*plain, orjson.dumps(variant), *plain], compress=False
+        )
+        report, rows = read_object(find_sources([str(path)])[0], NOW)
+        expected = read_record_by_record(path)
+        assert (report.records_read, report.records_written, report.quarantined) == (
+            expected.records_read,
+            expected.records_written,
+            expected.quarantine_count,
+        ), name
+        assert as_dicts(rows) == as_dicts(expected), name
+    # Clean records are read column-wise, not one by one.
+    _, rows = read_object(find_sources([str(tmp_path / "as written.jsonl")])[0], NOW)
+    assert "ocsp_requests" not in rows.rows and rows.arrow["ocsp_requests"]
+
+
+def test_rows_keep_their_order_when_chunks_are_read_both_ways(
+    pki_home: PkiHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ingest.formats.responder_logs.CHUNK_LINES", 2)
+    template = next(r for r in responder_records(pki_home) if r["log"] == "ocsp")
+    bad = {**template, "http_status": "200"}  # its chunk is read record by record
+    path = write_jsonl(
+        tmp_path / "mixed.jsonl",
+        [orjson.dumps(r) for r in [template, bad, template, template, bad, template, template]],
+        compress=False,
+    )
+    report, rows = read_object(find_sources([str(path)])[0], NOW)
+    assert (report.records_written, report.quarantined) == (5, 2)
+    per_record = len(template["cert_ids"]) or 1
+    taken = [n for t in rows.take()["ocsp_requests"] for n in t.column("source_line").to_pylist()]
+    assert taken == [n for n in (1, 3, 4, 6, 7) for _ in range(per_record)]

@@ -85,3 +85,23 @@ def test_s3_run_committed_but_not_published_is_rolled_forward(
     report = ingest(sources, lake, now)
     assert report.rolled_forward == 1 and report.sources == []
     assert lake.read("ocsp_requests").num_rows == expected
+
+
+def test_cdn_rows_join_responder_rows_committed_on_s3(
+    pki_home: PkiHome, tmp_path: Path, bucket: str
+) -> None:
+    from tests.ingest.test_origin_join import cdn_log, cdn_rows, responder_log
+
+    requests = responder_log(pki_home, tmp_path / "run1" / "responder.jsonl.gz")
+    upload(tmp_path / "run1", bucket, "raw/run1")
+    lake = Lake.at(f"s3://{bucket}/lake")
+    ingest(find_sources([f"s3://{bucket}/raw/"]), lake, now)
+    cdn_log(tmp_path / "run2" / "cdn.log.gz", requests)
+    upload(tmp_path / "run2", bucket, "raw/run2")
+    # The days either side of the CDN's have no folder in the LAKE yet: nothing to join.
+    report = ingest(find_sources([f"s3://{bucket}/raw/"]), lake, now)
+    assert report.already_ingested == 1 and len(report.sources) == 1
+    rows = cdn_rows(lake)
+    assert rows["edge-revoked=="]["cert_status"] == "revoked"
+    assert rows["edge-good=="]["response_status"] == "successful"
+    assert rows["edge-cached=="]["cert_status"] is None
