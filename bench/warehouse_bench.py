@@ -89,7 +89,7 @@ def main() -> None:
         )  # fmt: skip
         if simulated[2] != 0:
             raise SystemExit(f"simulation failed, see {log}")
-        hold_back(lake, last_day)
+    hold_back(lake, last_day)
     for leftover in (home / "warehouse.duckdb", home / ".warehouse"):
         shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(
             missing_ok=True
@@ -107,9 +107,13 @@ def main() -> None:
         ["--networks", str(home / "networks.csv")] if (home / "networks.csv").exists() else []
     )
     full = measured([*certsight, "build", "--home", str(home), *networks], log)
+    if full[2] != 0:
+        raise SystemExit(f"full build failed, see {log}")
     bring_back(lake, last_day)
     print("one-day incremental build ...", flush=True)
     daily = measured([*certsight, "build", "--home", str(home), *networks], log)
+    if daily[2] != 0:
+        raise SystemExit(f"one-day build failed, see {log}")
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     facts = con.execute("select count(*) from fact_validation_daily").fetchone()
     alerts = con.execute("select count(*) from alerts").fetchone()

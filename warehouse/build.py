@@ -39,7 +39,7 @@ INCREMENTAL_TABLES = ("ocsp_requests", "crl_fetches", "artifact_downloads")
 
 FACT_TABLE = "fact_validation_daily"
 
-DEFAULT_MEMORY_LIMIT = "5GB"
+DEFAULT_MEMORY_LIMIT = "6GB"
 """DuckDB's share of a build: with Python and dbt around it the build stays under 8 GiB;
 larger aggregations spill next to the file being built (HOME/.warehouse/build/).
 CERTSIGHT_DUCKDB_MEMORY_LIMIT overrides."""

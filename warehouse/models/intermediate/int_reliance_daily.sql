@@ -1,3 +1,4 @@
+{{ config(materialized='view') }}
 -- One row per client, server and day in which the client relied on the server: the
 -- client-server days without the staplers (a server fetching its own status is not its
 -- own client). Edges, fan-out and volume baselines all read this one rule.

@@ -38,8 +38,13 @@ r.dt, r.event_time, r.http_method, r.http_status, r.hash_algorithm, r.issuer_nam
         r.issuer_key_hash, r.issuer_key_sha1, r.serial, r.nonce, r.cache_hit
 {%- endset %}
 
-with requests as (
-    select *
+with requests as not materialized (
+    -- read once per kind of row below, never held in memory whole (not materialized)
+    select
+        dt, event_time, source, cf_request_id, client_ip, user_agent, http_method,
+        http_status, response_status, cert_status, hash_algorithm, issuer_name_hash,
+        issuer_key_hash, issuer_key_sha1, serial, nonce, cache_hit, latency_ms,
+        origin_latency_ms
     from {{ ref('stg_ocsp_requests') }}
     where {% if is_incremental() %}{{ in_days(days) }}{% else %}true{% endif %}
 ),
@@ -51,30 +56,34 @@ with requests as (
 -- (CDN hits, direct requests) is never joined. The pair can straddle midnight: the
 -- neighbouring days are searched too.
 origin_via_cdn as (
+    -- ids are joined as 64-bit hashes: the tables hold millions of them at scale, and
+    -- string keys would make them several times larger (a collision needs ~4e9 ids)
     select
-        cf_request_id,
-        serial,
+        hash(cf_request_id, serial) as pair_key,
+        hash(cf_request_id) as cf_key,
+        serial is not null as names_certificate,
         min(response_status) as response_status,
         min(cert_status) as cert_status,
         min(latency_ms) as latency_ms
     from {{ ref('stg_ocsp_requests') }}
     where source = 'lambda' and cf_request_id is not null
       and {% if is_incremental() %}{{ in_days(padded) }}{% else %}true{% endif %}
-    group by cf_request_id, serial
+    group by pair_key, cf_key, names_certificate
 ),
 
 cdn_of_origin as (
     select
-        cf_request_id,
+        hash(cf_request_id) as cf_key,
         bool_or(serial is not null) as names_certificate,
-        min(client_ip) as client_ip,
-        min(user_agent) as user_agent
+        -- the viewer is needed only where the CDN row gives way (no CertID in it)
+        min(client_ip) filter (where serial is null) as client_ip,
+        min(user_agent) filter (where serial is null) as user_agent
     from {{ ref('stg_ocsp_requests') }}
     where source <> 'lambda'
       and (not cache_hit or origin_latency_ms is not null)
-      and cf_request_id in (select cf_request_id from origin_via_cdn)
+      and hash(cf_request_id) in (select cf_key from origin_via_cdn)
       and {% if is_incremental() %}{{ in_days(padded) }}{% else %}true{% endif %}
-    group by cf_request_id
+    group by cf_key
 ),
 
 counted as (
@@ -104,12 +113,12 @@ counted as (
         coalesce(r.cert_status, o.cert_status) as cert_status,
         coalesce(r.origin_latency_ms, o.latency_ms) as origin_latency_ms
     from requests as r
-    left join origin_via_cdn as o on r.cf_request_id = o.cf_request_id and r.serial = o.serial
+    left join origin_via_cdn as o on hash(r.cf_request_id, r.serial) = o.pair_key
     where r.source <> 'lambda'
       and (not r.cache_hit or r.origin_latency_ms is not null)
       and not (
           r.serial is null
-          and r.cf_request_id in (select cf_request_id from origin_via_cdn where serial is not null)
+          and hash(r.cf_request_id) in (select cf_key from origin_via_cdn where names_certificate)
       )
 
     union all
@@ -124,9 +133,9 @@ counted as (
         r.cert_status,
         r.latency_ms as origin_latency_ms
     from requests as r
-    left join cdn_of_origin as c on r.cf_request_id = c.cf_request_id
+    left join cdn_of_origin as c on hash(r.cf_request_id) = c.cf_key
     where r.source = 'lambda' and r.cf_request_id is not null
-      and (c.cf_request_id is null or not c.names_certificate)
+      and (c.cf_key is null or not c.names_certificate)
 ),
 
 resolved as (
@@ -152,8 +161,9 @@ daily as (
         serial,
         min(hash_algorithm) as first_algorithm,
         max(hash_algorithm) as last_algorithm,
-        min(issuer_name_hash) as issuer_name_hash,
-        min(issuer_key_hash) as issuer_key_hash,
+        -- the hashes as sent matter only when they name no known CA
+        min(case when resolved_issuer is null then issuer_name_hash end) as issuer_name_hash,
+        min(case when resolved_issuer is null then issuer_key_hash end) as issuer_key_hash,
         count(*) as requests,
         min(event_time) as first_seen,
         max(event_time) as last_seen,
