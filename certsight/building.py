@@ -76,7 +76,8 @@ def run_build(
             transient=True,
         ) as progress,
     ):
-        task = progress.add_task("", total=_model_count())
+        # tests are nodes too: with --test the count is open-ended
+        task = progress.add_task("", total=None if run_tests else _model_count())
 
         def on_node(event: str, node: str) -> None:
             if event == "start":

@@ -35,7 +35,6 @@ from responders.pki.serials import SerialFormatError, parse_serial
 from responders.store.base import StoreError
 from responders.store.factory import open_store
 from responders.web.server import ServerStartError
-from warehouse.build import BuildError
 from warehouse.dbt_runner import DbtError
 from warehouse.delivery import DeliveryConfigError
 from warehouse.networks import NetworksError
@@ -62,7 +61,6 @@ _USER_ERRORS = (
     StorageError,
     NetworksError,
     DbtError,
-    BuildError,
     DeliveryConfigError,
     QueryError,
     WarehouseMissingError,

@@ -80,10 +80,6 @@ class BuildReport:
     delivered: dict[str, int] = field(default_factory=dict)
 
 
-class BuildError(RuntimeError):
-    """The build could not finish; the previous warehouse is untouched."""
-
-
 Deliver = Callable[[str, Sequence[Alert]], tuple[tuple[str, ...], tuple[str, ...]]]
 """Delivers alerts to one sink: returns the keys delivered and the error messages."""
 
@@ -109,6 +105,23 @@ def build(
     """Build (or bring up to date) the warehouse, deliver new alerts, swap the file in."""
     started = time.monotonic()
     staged = _stage(lake, options)
+    try:
+        return _finish(lake, options, staged, started, sinks, deliver, on_node, clock)
+    finally:
+        # a failed build leaves the previous warehouse as it was, and no half-built copy
+        shutil.rmtree(staged.target.parent, ignore_errors=True)
+
+
+def _finish(
+    lake: Lake,
+    options: BuildOptions,
+    staged: _Staged,
+    started: float,
+    sinks: Sequence[str],
+    deliver: Deliver | None,
+    on_node: NodeCallback | None,
+    clock: Callable[[], datetime],
+) -> BuildReport:
     report = BuildReport(
         mode="full" if staged.full else "incremental", changed=dict(staged.changed)
     )
@@ -134,7 +147,6 @@ def build(
         _record_build(con, report, options, clock())
         con.execute("checkpoint")
     os.replace(staged.target, options.warehouse)
-    shutil.rmtree(staged.target.parent, ignore_errors=True)
     return report
 
 

@@ -244,3 +244,18 @@ def test_every_mart_column_is_documented_and_the_page_is_current(built: Scenario
         assert actual == columns, mart
     page = (Path(__file__).resolve().parents[2] / "docs" / "warehouse.md").read_text()
     assert splice(page) == page, "run: python -m warehouse.catalog and paste into docs/warehouse.md"
+
+
+def test_a_failed_build_leaves_the_previous_warehouse(scenario: Scenario) -> None:
+    assert cli(scenario.home, "build").exit_code == 0
+    before = query(scenario.home, "select count(*), sum(requests) from fact_validation_daily")
+    broken = scenario.home / "lake" / "ocsp_requests" / "dt=2026-11-20" / "part-broken.parquet"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not parquet at all")
+    result = cli(scenario.home, "build")
+    assert result.exit_code == 1
+    assert "fact_validation_daily" in result.output
+    assert (
+        query(scenario.home, "select count(*), sum(requests) from fact_validation_daily") == before
+    )
+    assert not (scenario.home / ".warehouse" / "build").exists()
