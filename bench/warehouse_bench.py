@@ -14,6 +14,7 @@ Results are prepended to bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -24,6 +25,9 @@ WORK = ROOT / "bench" / ".work" / "warehouse"
 sys.path.insert(0, str(ROOT))
 
 from bench.results import machine, measured, record  # noqa: E402
+from certsight.scoring import score  # noqa: E402
+from warehouse.alert_rows import read_alerts  # noqa: E402
+from warehouse.reading import open_warehouse  # noqa: E402
 
 BARE = """
 import duckdb, sys
@@ -120,6 +124,13 @@ def main() -> None:
     con.close()
     assert facts is not None and alerts is not None
 
+    with open_warehouse(home / "warehouse.duckdb") as reader:
+        raised = [alert for alert, _ in read_alerts(reader, status=None)]
+    scores = score(raised, json.loads((home / "simulation" / "truth.json").read_text()))
+    quality = ", ".join(
+        f"{s.detector} {s.true_positives}/{s.raised} raised true, {s.found}/{s.expected} found"
+        for s in scores.values()
+    )
     ratio = full[0] / bare[0]
     share = daily[0] / full[0]
     peak = max(full[1], daily[1])
@@ -142,6 +153,7 @@ def main() -> None:
             f"| certsight build, one new day | {daily[0]:.1f} | {daily[1]:.0f} | {daily[2]} |",
             "",
             f"- fact_validation_daily: {facts[0]:,} rows; alerts: {alerts[0]:,}",
+            f"- alerts against the simulator's ground truth: {quality}",
             f"- full build / bare scan: {ratio:.1f}x (target <= 3x): "
             f"{'met' if ratio <= 3 else 'NOT met'}",
             f"- peak memory {peak:.0f} MiB (target < 8192 MiB): "
