@@ -146,6 +146,12 @@ def test_a_new_day_rebuilds_only_that_day(scenario: Scenario) -> None:
     assert [r for r in after if r[0] != new_day.date()] == before
     day_sql = f"select sum(requests) from fact_validation_daily where dt = '{new_day.date()}'"
     assert query(scenario.home, day_sql) == [(10,)]
+    # the layers built from the fact follow it day by day
+    edge_sql = (
+        "select days_active, requests from client_server_edges "
+        "where client_ip = '10.1.0.5' and server = 'www.corp'"
+    )
+    assert query(scenario.home, edge_sql) == [(DAYS + 1, 10 * DAYS + 10)]
 
 
 def test_unchanged_lake_builds_nothing(scenario: Scenario) -> None:

@@ -1,12 +1,36 @@
 -- A client validates far more distinct servers within an hour than it usually does: a scan,
 -- or lateral movement. Baseline: the client's own hourly counts over the previous
 -- var fanout_baseline_days (median and MAD), with a floor so a quiet client that touches a
--- handful of extra servers is not an incident.
+-- handful of extra servers is not an incident. Incremental: the days rebuilt upstream in
+-- this run are judged again (with their baselines); the other days' findings stay.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='dt',
+        on_schema_change='append_new_columns',
+    )
+}}
+-- depends_on: {{ ref('int_client_server_daily') }}
 {%- set floor = var('fanout_floor', 10) %}
 {%- set min_hours = var('fanout_min_baseline_hours', 8) %}
-with pairs as (
+{%- set baseline_days = var('fanout_baseline_days') %}
+with judged_days as (
+    {% if is_incremental() -%}
+    {{ days_built_now(ref('int_client_server_daily')) }}
+    {%- else -%}
+    select distinct dt from {{ ref('int_reliance_daily') }}
+    {%- endif %}
+),
+
+pairs as (
     select dt, client_ip, server, hours_mask
     from {{ ref('int_reliance_daily') }}
+    {% if is_incremental() -%}
+    -- the judged days and the baseline days before them
+    where dt >= (select min(dt) from judged_days) - {{ baseline_days }}
+      and dt <= (select max(dt) from judged_days)
+    {%- endif %}
 ),
 
 per_day as (
@@ -33,7 +57,9 @@ hourly as (
 ),
 
 candidates as (
-    select * from hourly where servers >= {{ floor }}
+    select *
+    from hourly
+    where servers >= {{ floor }} and dt in (select dt from judged_days)
 ),
 
 baseline as (
@@ -49,7 +75,7 @@ baseline as (
     left join hourly as b
         on b.client_ip = c.client_ip
         and b.dt < c.dt
-        and b.dt >= c.dt - {{ var('fanout_baseline_days') }}
+        and b.dt >= c.dt - {{ baseline_days }}
     group by c.client_ip, c.dt, c.hour, c.servers
 ),
 
@@ -82,6 +108,7 @@ hosts as (
 )
 
 select
+    f.dt,
     md5('fanout_spike|' || f.client_ip || '|' || cast(f.dt as varchar)) as alert_key,
     'fanout_spike' as detector,
     'high' as severity,

@@ -215,7 +215,8 @@ select
     d.server_errors,
     d.origin_latency_ms_sum,
     d.origin_latency_samples,
-    d.user_agent
+    d.user_agent,
+    {{ built_now() }} as built_at
 from daily as d
 left join {{ ref('int_certificates') }} as c
     on d.issuer_key_sha1 = c.issuer_key_sha1 and d.serial = c.serial
