@@ -101,6 +101,11 @@ def summary(report: BuildReport) -> str:
     else:
         head = f"{report.mode} build: {report.nodes} nodes, {changed} changed LAKE day(s)"
     parts = [f"{head} in {report.seconds:.1f} s; {report.alerts_total} alert(s)"]
+    if report.mode == "full" and not report.changed:
+        parts.append(
+            "the LAKE holds no data yet: run `certsight ingest` (or `certsight simulate` for a "
+            "synthetic enterprise), then build again"
+        )
     for sink, count in report.delivered.items():
         parts.append(f"delivered {count} alert(s) to {sink}")
     for sink, errors in report.delivery_errors.items():

@@ -7,12 +7,14 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import duckdb
 import orjson
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:  # duckdb is imported when a query runs, not on every CLI start
+    import duckdb
 
 FORMATS = ("table", "csv", "json")
 TABLE_ROWS = 500  # a terminal table longer than this is unreadable: use csv or json
@@ -25,6 +27,8 @@ class QueryError(ValueError):
 def run_query(
     con: duckdb.DuckDBPyConnection, query: str
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    import duckdb
+
     try:
         cursor = con.execute(query)
         description = cursor.description or []  # None after a statement without rows

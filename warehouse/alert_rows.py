@@ -98,6 +98,25 @@ def ensure_delivery_table(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def owes(con: duckdb.DuckDBPyConnection, sink: str) -> bool:
+    """Whether an open alert has not reached ``sink`` yet (works read-only)."""
+    if not has_alerts_table(con):
+        return False
+    found = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'reference' and table_name = 'alert_deliveries'"
+    ).fetchone()
+    delivered_any = bool(found and found[0])
+    query = "select count(*) from alerts a where a.status = 'open'"
+    if delivered_any:
+        query += (
+            " and not exists (select 1 from reference.alert_deliveries d"
+            " where d.alert_key = a.alert_key and d.sink = ?)"
+        )
+    count = con.execute(query, [sink] if delivered_any else []).fetchone()
+    return bool(count and count[0])
+
+
 def undelivered(con: duckdb.DuckDBPyConnection, sink: str) -> list[Alert]:
     if not has_alerts_table(con):
         return []

@@ -27,6 +27,7 @@ from warehouse.alert import Alert
 from warehouse.alert_rows import (
     count_alerts,
     ensure_delivery_table,
+    owes,
     record_delivered,
     undelivered,
 )
@@ -104,7 +105,17 @@ def build(
 ) -> BuildReport:
     """Build (or bring up to date) the warehouse, deliver new alerts, swap the file in."""
     started = time.monotonic()
-    staged = _stage(lake, options)
+    current = list_partitions(lake.filesystem, lake.root, lake.schemas)
+    open_alerts = _nothing_to_do(current, options, sinks if deliver is not None else ())
+    if open_alerts is not None:
+        # the common case of a build every minute: no copy, no dbt, nothing written
+        return BuildReport(
+            mode="unchanged",
+            changed={},
+            alerts_total=open_alerts,
+            seconds=time.monotonic() - started,
+        )
+    staged = _stage(lake, options, current)
     try:
         return _finish(lake, options, staged, started, sinks, deliver, on_node, clock)
     finally:
@@ -150,7 +161,35 @@ def _finish(
     return report
 
 
-def _stage(lake: Lake, options: BuildOptions) -> _Staged:
+def _nothing_to_do(
+    current: Mapping[tuple[str, date], Partition], options: BuildOptions, sinks: Sequence[str]
+) -> int | None:
+    """The open alerts when the last build saw this LAKE, these settings and network table
+    and owes no sink an alert (judged on the live warehouse, read-only); else None."""
+    if options.full_refresh or options.run_tests or not options.warehouse.exists():
+        return None
+    con = duckdb.connect(str(options.warehouse), read_only=True)
+    try:
+        if not (_has_table(con, "reference", "builds") and _has_table(con, "main", FACT_TABLE)):
+            return None
+        if compare(current, _seen_partitions(con)).any:
+            return None
+        if _last_learning_days(con) != options.learning_days:
+            return None
+        if options.networks is not None and _stored_networks(con) != _network_rows(
+            options.networks
+        ):
+            return None
+        if any(owes(con, sink) for sink in sinks):
+            return None
+        return count_alerts(con).get("open", 0)
+    finally:
+        con.close()
+
+
+def _stage(
+    lake: Lake, options: BuildOptions, current: Mapping[tuple[str, date], Partition]
+) -> _Staged:
     """Copy the warehouse aside and tell the models what changed in the LAKE."""
     build_dir = options.work_dir / "build"
     shutil.rmtree(build_dir, ignore_errors=True)
@@ -160,7 +199,6 @@ def _stage(lake: Lake, options: BuildOptions) -> _Staged:
     target = build_dir / options.warehouse.name
     if options.warehouse.exists():
         shutil.copyfile(options.warehouse, target)
-    current = list_partitions(lake.filesystem, lake.root, lake.schemas)
     with duckdb.connect(str(target)) as con:
         _prepare(con, options)
         changes = compare(current, _seen_partitions(con))
@@ -248,14 +286,22 @@ def _seen_partitions(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, date], s
     return {(table, day): fingerprint for table, day, fingerprint in rows}
 
 
-def _replace_networks(con: duckdb.DuckDBPyConnection, networks: Sequence[Network]) -> bool:
-    """Load the network table; True when it differs from the last build's."""
-    rows = sorted(
+def _network_rows(networks: Sequence[Network]) -> list[tuple[object, ...]]:
+    return sorted(
         (n.cidr, n.zone, n.site, n.owner, n.prefix_length, n.range_start, n.range_end)
         for n in networks
     )
-    before = con.execute("select * from reference.networks order by cidr").fetchall()
-    if [tuple(r) for r in before] == rows:
+
+
+def _stored_networks(con: duckdb.DuckDBPyConnection) -> list[tuple[object, ...]]:
+    rows = con.execute("select * from reference.networks order by cidr").fetchall()
+    return [tuple(row) for row in rows]
+
+
+def _replace_networks(con: duckdb.DuckDBPyConnection, networks: Sequence[Network]) -> bool:
+    """Load the network table; True when it differs from the last build's."""
+    rows = _network_rows(networks)
+    if _stored_networks(con) == rows:
         return False
     con.execute("delete from reference.networks")
     if rows:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:  # imported on use: the CLI names this module's error on every start
+    import duckdb
 
 
 class WarehouseMissingError(FileNotFoundError):
@@ -21,6 +23,8 @@ class WarehouseMissingError(FileNotFoundError):
 def open_warehouse(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     if not path.exists():
         raise WarehouseMissingError(f"{path} does not exist yet: run `certsight build` first")
+    import duckdb
+
     con = duckdb.connect(str(path), read_only=True)
     try:
         con.execute("set TimeZone = 'UTC'")

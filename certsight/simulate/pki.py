@@ -18,6 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from responders.pki.extensions import signing_key_usage
+from responders.pki.identity import issuer_hashes
+
 BASE_URL = "http://pki.corp.example"
 ORGANIZATION = "Corp Example"
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -63,38 +66,16 @@ def derive_key(label: str, seed: int) -> ec.EllipticCurvePrivateKey:
     return ec.derive_private_key(scalar, ec.SECP256R1())
 
 
-def _key_bits(key: ec.EllipticCurvePublicKey) -> bytes:
-    """The subjectPublicKey BIT STRING's value: for EC keys, the uncompressed point."""
-    return key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-
-
 def _authority(slug: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> Authority:
-    name = cert.subject.public_bytes()
-    bits = _key_bits(key.public_key())
+    hashes = issuer_hashes(cert)
     return Authority(
         slug=slug,
         certificate=cert,
         key=key,
-        name_sha1=hashlib.sha1(name).hexdigest(),  # noqa: S324 - RFC 6960 identifier
-        key_sha1=hashlib.sha1(bits).hexdigest(),  # noqa: S324 - RFC 6960 identifier
-        name_sha256=hashlib.sha256(name).hexdigest(),
-        key_sha256=hashlib.sha256(bits).hexdigest(),
-    )
-
-
-def _ca_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
+        name_sha1=hashes["sha1"][0].hex(),
+        key_sha1=hashes["sha1"][1].hex(),
+        name_sha256=hashes["sha256"][0].hex(),
+        key_sha256=hashes["sha256"][1].hex(),
     )
 
 
@@ -118,7 +99,7 @@ def _ca_certificate(
         .not_valid_before(not_before)
         .not_valid_after(not_before + timedelta(days=365 * years))
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(_ca_usage(), critical=True)
+        .add_extension(signing_key_usage(certifies=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
@@ -218,17 +199,7 @@ def leaf_certificate(
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            signing_key_usage(),
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
