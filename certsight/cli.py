@@ -13,9 +13,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from certsight.dashboarding import DashboardConfigError
 from certsight.querying import QueryError
 from certsight.settings import Home
 from certsight.simulate.command import simulate_command, simulate_options
+from dashboards.settings import DashboardSettingsError
 from ingest.locking import LakeBusyError
 from ingest.schema import TABLES
 from ingest.sources import SourceError
@@ -64,6 +66,8 @@ _USER_ERRORS = (
     DeliveryConfigError,
     QueryError,
     WarehouseMissingError,
+    DashboardConfigError,
+    DashboardSettingsError,
 )
 
 
@@ -392,6 +396,43 @@ def sql(home: Home, query: str | None, output_format: str) -> None:
             return
         names, rows = run_query(con, query)
         write_result(names, rows, output_format, console=console)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="serve a non-loopback address without sign-in (only behind an authenticating proxy)",
+)
+@home_option
+def dashboard(home: Home, host: str, port: int, no_auth: bool) -> None:
+    """The dashboards for the PKI team, cyber defence and management (Streamlit)."""
+    from certsight.dashboarding import check_port, prepare, start, stop
+
+    launch = prepare(home, host, port, no_auth=no_auth)
+    check_port(host, port)
+    if launch.signed_in:
+        console.print("sign-in: OIDC; each user sees the audiences their groups map to")
+    elif no_auth and host != "127.0.0.1":
+        errors.print(
+            f"[yellow]warning:[/] serving {host} without sign-in (--no-auth): anyone who can "
+            "reach it sees who relies on whom"
+        )
+    else:
+        console.print("no sign-in configured: listening on loopback only, for this machine")
+    if not home.warehouse.exists():
+        console.print(f"no warehouse yet at {home.warehouse}: pages say so until a build")
+    console.print(f"dashboards on {launch.url}/ ; Ctrl-C stops")
+    process = start(launch)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        stop(process)
+        return
+    if code:
+        raise SystemExit(code)
 
 
 @main.command()

@@ -18,12 +18,22 @@ from certsight.simulate.delivery import OCSP_WINDOW_US, Caches, Crls, Delivery, 
 from certsight.simulate.habits import Habits, choose_habits, fit_rates
 from certsight.simulate.incidents import Plan, plan_incidents, plan_targets
 from certsight.simulate.inventory import NEVER, Certificates, plan_certificates
+from certsight.simulate.issuance import Issuance, plan_issuance
 from certsight.simulate.pki import Authority, Hierarchy, build_hierarchy, crl_der
 from certsight.simulate.population import Clients, Servers, make_clients, make_servers
 from certsight.simulate.schedule import schedule
 from certsight.simulate.traffic import HabitSampler, TrafficModel
 
-_STREAMS = ("population", "habits", "targets", "inventory", "incidents", "schedule", "downloads")
+_STREAMS = (
+    "population",
+    "habits",
+    "targets",
+    "inventory",
+    "incidents",
+    "schedule",
+    "downloads",
+    "issuance",
+)
 
 
 @dataclass
@@ -34,6 +44,7 @@ class Enterprise:
     clients: Clients
     habits: Habits
     certificates: Certificates
+    issuance: Issuance
     catalogue: Catalogue
     plan: Plan
     downloads: Downloads
@@ -69,6 +80,7 @@ def build_enterprise(config: SimulationConfig) -> Enterprise:
         replacements=targets.replacements,
         forgotten=targets.forgotten,
     )
+    issuance = plan_issuance(rng["issuance"], servers, certificates, config, set(targets.forgotten))
     catalogue = inventory_catalogue(certificates, hierarchy.issuing)
     plan = plan_incidents(
         rng["incidents"],
@@ -126,6 +138,7 @@ def build_enterprise(config: SimulationConfig) -> Enterprise:
         clients,
         habits,
         certificates,
+        issuance,
         catalogue,
         plan,
         downloads,

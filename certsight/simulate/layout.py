@@ -12,6 +12,8 @@ makes "lake mode equals RAW mode plus ingest" a testable statement.
   which is the usual order in production, where CDN logs arrive later.
 - Responder logs: one gzip JSON-lines object per hour and kind, named like
   ``responders/accesslog/writer.py`` names its batches.
+- Issuance events (``certsight issue``): one gzip JSON-lines object per day of
+  issuance under ``issuance/``, named the same way.
 """
 
 from __future__ import annotations
@@ -55,9 +57,13 @@ def hour_objects(seed: int, hour_start_us: int) -> HourObjects:
     )
 
 
-def certificate_object(day: str, slug: str) -> str:
-    """Leaf certificates issued by one CA on one day, as one PEM bundle."""
-    return f"certificates/dt={day}/{slug}.pem"
+def issuance_object(seed: int, day_start_us: int) -> str:
+    """The issuance events of one UTC day, as one batch written just after the day."""
+    day = from_us(day_start_us).strftime("%Y-%m-%d")
+    written = from_us(day_start_us + 24 * HOUR_US + 11_000_000 + seed % 50_000_000)
+    stamp = written.strftime("%Y%m%dT%H%M%S%f")
+    pid = 1_000 + seed % 30_000
+    return f"issuance/dt={day}/{stamp}-{pid}-{_token(seed, 'issuance', day)[:12]}.jsonl.gz"
 
 
 def authority_object(slug: str) -> str:

@@ -1,20 +1,22 @@
-"""The inventory as files (CA certificates, leaf bundles, CRLs) and as the LAKE rows
+"""The inventory as files (CA certificates, issuance events, CRLs) and as the LAKE rows
 the ingest makes of those files.
 
-Leaf certificates are grouped per issuing CA and day of issuance into PEM bundles:
-thousands of one-certificate files would cost the ingest an object each. Leaves
-name their issuer through the Authority Key Identifier (the bundle carries no CA
-certificate), which is how the ingest finds issuer keys for certificates of CAs it
-has not seen in the same object. CRLs are DER, one per CA, as of the end of the
-simulation.
+Server certificates are issued with ``certsight issue``, which records each one as an
+``issued`` event under ``raw/issuance/`` (docs/access-logs.md): the event names the
+profile, the requester and the CA backend, and carries the certificate itself. The
+simulator writes one object of events per day of issuance, each event made by
+production's own ``responders.pki.operations.issuance_event``. CA certificates are
+PEM files, CRLs DER, one per CA, as of the end of the simulation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certsight.simulate.catalogue import serial_hex
@@ -22,34 +24,39 @@ from certsight.simulate.config import DAY_US, HOUR_US, from_us
 from certsight.simulate.delivery import Crls
 from certsight.simulate.enterprise import Enterprise
 from certsight.simulate.inventory import NEVER
-from certsight.simulate.layout import authority_object, certificate_object, crl_object
+from certsight.simulate.issuance import CA_BACKEND
+from certsight.simulate.layout import authority_object, crl_object, issuance_object
 from certsight.simulate.pki import crl_der, derive_key, leaf_certificate
 from ingest.schema import TABLES, TIMESTAMP
+from responders.pki.issuance import IssuedCertificate
+from responders.pki.operations import issuance_event
+from responders.store.base import CertificateRecord
+
+KEY_ALGORITHM = "ec-p256"  # every leaf key is P-256 (pki.derive_key)
 
 
 @dataclass(frozen=True)
-class Bundle:
+class Batch:
     relative: str
     certificates: list[int]  # inventory indices, in file order
 
 
-def bundles(enterprise: Enterprise) -> list[Bundle]:
-    certificates = enterprise.certificates
-    issuing = enterprise.hierarchy.issuing
-    order = np.lexsort((np.arange(len(certificates)), certificates.not_before_us))
+def issuance_batches(enterprise: Enterprise) -> list[Batch]:
+    """The issuance events' objects: certsight's certificates by day of issuance, each
+    in time order."""
+    issued = enterprise.issuance.issued_at_us
     grouped: dict[str, list[int]] = {}
-    for index in order.tolist():
-        day = from_us(int(certificates.not_before_us[index])).strftime("%Y-%m-%d")
-        slug = issuing[int(certificates.ca[index])].slug
-        grouped.setdefault(certificate_object(day, slug), []).append(index)
-    return [Bundle(name, found) for name, found in sorted(grouped.items())]
+    for index in enterprise.issuance.order().tolist():
+        day_start = int(issued[index]) // DAY_US * DAY_US
+        grouped.setdefault(issuance_object(enterprise.config.seed, day_start), []).append(index)
+    return [Batch(name, found) for name, found in sorted(grouped.items())]
 
 
-def leaf_pem(enterprise: Enterprise, index: int) -> bytes:
+def leaf(enterprise: Enterprise, index: int) -> x509.Certificate:
     certificates, servers = enterprise.certificates, enterprise.servers
     server = int(certificates.server[index])
     issuer = enterprise.hierarchy.issuing[int(certificates.ca[index])]
-    cert = leaf_certificate(
+    return leaf_certificate(
         issuer,
         serial=certificates.serial[index],
         host=servers.host[server],
@@ -58,7 +65,43 @@ def leaf_pem(enterprise: Enterprise, index: int) -> bytes:
         not_after=from_us(int(certificates.not_after_us[index])),
         key=derive_key(f"leaf-{index}", enterprise.config.seed),
     )
-    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def leaf_pem(enterprise: Enterprise, index: int) -> bytes:
+    return leaf(enterprise, index).public_bytes(serialization.Encoding.PEM)
+
+
+def _sans(enterprise: Enterprise, server: int) -> list[str]:
+    servers = enterprise.servers
+    host = servers.host[server]
+    return [host, servers.ip[server]] if servers.ip_san[server] else [host]
+
+
+def certificate_record(enterprise: Enterprise, index: int) -> CertificateRecord:
+    """The store's record of a certificate certsight issued, as ``certsight issue`` makes it."""
+    certificates, issuance = enterprise.certificates, enterprise.issuance
+    server = int(certificates.server[index])
+    return CertificateRecord(
+        issuer_key_sha1=enterprise.hierarchy.issuing[int(certificates.ca[index])].key_sha1,
+        serial=certificates.serial_hex[index],
+        subject=f"CN={enterprise.servers.host[server]}",
+        sans=tuple(_sans(enterprise, server)),
+        not_before=from_us(int(certificates.not_before_us[index])),
+        not_after=from_us(int(certificates.not_after_us[index])),
+        profile=issuance.profile[index],
+        key_algorithm=KEY_ALGORITHM,
+        requester=issuance.requester[index],
+        issued_at=from_us(int(issuance.issued_at_us[index])),
+        ca_backend=CA_BACKEND,
+    )
+
+
+def issuance_records(enterprise: Enterprise, batch: Batch) -> list[dict[str, Any]]:
+    """The ``issued`` events of one batch, exactly as ``certsight issue`` writes them."""
+    return [
+        issuance_event(IssuedCertificate(leaf(enterprise, i), certificate_record(enterprise, i)))
+        for i in batch.certificates
+    ]
 
 
 def crl_entries(enterprise: Enterprise, ca: int) -> list[tuple[int, int, str]]:
@@ -106,30 +149,27 @@ def _times(values: list[int]) -> pa.Array:
 
 
 def certificate_rows(enterprise: Enterprise, prefix: str) -> pa.Table:
-    """What the ingest reads from the leaf bundles: ``imported`` certificates whose
-    issued_at is their notBefore (a PEM file says nothing about issuance)."""
-    certificates, servers = enterprise.certificates, enterprise.servers
-    issuing = enterprise.hierarchy.issuing
+    """What the ingest reads from the issuance events: profile, requester, ``internal``
+    backend, issued_at five minutes after notBefore."""
+    certificates, issuance = enterprise.certificates, enterprise.issuance
     columns: dict[str, list[object]] = {name: [] for name in TABLES["certificates"].names}
-    for bundle in bundles(enterprise):
-        for position, index in enumerate(bundle.certificates, start=1):
-            server = int(certificates.server[index])
-            host = servers.host[server]
-            sans = [host, servers.ip[server]] if servers.ip_san[server] else [host]
+    for batch in issuance_batches(enterprise):
+        for position, index in enumerate(batch.certificates, start=1):
+            record = certificate_record(enterprise, index)
             row = {
-                "issuer_key_sha1": issuing[int(certificates.ca[index])].key_sha1,
-                "serial": certificates.serial_hex[index],
-                "subject": f"CN={host}",
-                "sans": sans,
+                "issuer_key_sha1": record.issuer_key_sha1,
+                "serial": record.serial,
+                "subject": record.subject,
+                "sans": list(record.sans),
                 "not_before": int(certificates.not_before_us[index]),
                 "not_after": int(certificates.not_after_us[index]),
-                "key_algorithm": "ec-p256",
-                "profile": "imported",
-                "requester": None,
-                "ca_backend": "external",
-                "issued_at": int(certificates.not_before_us[index]),
-                "source": "pem",
-                "source_object": prefix + bundle.relative,
+                "key_algorithm": record.key_algorithm,
+                "profile": record.profile,
+                "requester": record.requester,
+                "ca_backend": record.ca_backend,
+                "issued_at": int(issuance.issued_at_us[index]),
+                "source": "certsight",
+                "source_object": prefix + batch.relative,
                 "source_line": position,
             }
             for name, value in row.items():

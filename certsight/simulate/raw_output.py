@@ -5,7 +5,8 @@
   and percent-encoded once more by CloudFront.
 - The responder's access logs, gzip JSON lines in the record shape of
   ``responders/web/exchange.py`` (``adapter`` ``lambda``: the origin behind the CDN).
-- CA certificates, leaf bundles (PEM) and each CA's CRL (DER).
+- ``certsight issue``'s events for the server certificates (gzip JSON lines, one
+  object a day), CA certificates (PEM) and each CA's CRL (DER).
 
 Lines are assembled by Arrow's string kernels over whole columns, never one Python
 string per request; a file is written under a hidden name and renamed, as the
@@ -21,6 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -38,7 +40,12 @@ from certsight.simulate.delivery import (
 from certsight.simulate.enterprise import Enterprise
 from certsight.simulate.layout import CdnOrder, HourObjects, cdn_order
 from certsight.simulate.network import EDGES
-from certsight.simulate.published import authority_files, bundles, crl_files, leaf_pem
+from certsight.simulate.published import (
+    authority_files,
+    crl_files,
+    issuance_batches,
+    issuance_records,
+)
 from certsight.simulate.software import Method, Style
 from certsight.simulate.text import clock_times, day_text, fixed_width, iso_times, millis, numbers
 from ingest.formats.cloudfront import STANDARD_FIELDS
@@ -121,10 +128,9 @@ class RawWriter:
     def write_inventory(self) -> None:
         for relative, pem in authority_files(self.enterprise):
             self._write(relative, pem)
-        for bundle in bundles(self.enterprise):
-            self._write(
-                bundle.relative, b"".join(leaf_pem(self.enterprise, i) for i in bundle.certificates)
-            )
+        for batch in issuance_batches(self.enterprise):
+            lines = [orjson.dumps(r) for r in issuance_records(self.enterprise, batch)]
+            self._write(batch.relative, gzip.compress(b"\n".join(lines) + b"\n", compresslevel=1))
         for relative, der in crl_files(self.enterprise):
             self._write(relative, der)
 

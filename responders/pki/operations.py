@@ -64,6 +64,7 @@ def issue_to_files(
     out_dir: Path,
     csr_path: Path | None = None,
     key_type: KeyType | None = None,
+    requester: str | None = None,
 ) -> IssuedFiles:
     config = layout.read_config()
     issuing_cert = load_pem_certificate(layout.issuing_cert)
@@ -91,7 +92,7 @@ def issue_to_files(
         now=now,
         public_key=None if new_key is None else new_key.public_key(),
         csr=csr,
-        requester=_requester(),
+        requester=_requester() if requester is None else requester,
     )
     store.add(issued.record)
     out_dir.mkdir(parents=True, exist_ok=True)

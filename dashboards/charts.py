@@ -1,0 +1,87 @@
+"""The charts pages and reports share, as Vega-Lite specs through Altair: the browser
+draws them on the dashboards, vl-convert turns them into SVG for reports, both offline."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import altair as alt
+import pandas as pd
+
+WIDTH = "container"
+SEVERITY_COLOURS = alt.Scale(
+    domain=["critical", "high", "medium", "low"],
+    range=["#b2182b", "#ef8a62", "#fddbc7", "#d1e5f0"],
+)
+
+
+def _base(table: pd.DataFrame, title: str, height: int) -> alt.Chart:
+    return alt.Chart(table, title=title, height=height)
+
+
+def stacked_bars(
+    table: pd.DataFrame,
+    x: str,
+    y: str,
+    colour: str,
+    title: str,
+    *,
+    temporal: bool = True,
+    height: int = 260,
+    scale: alt.Scale | None = None,
+) -> alt.Chart:
+    colour_channel = alt.Color(f"{colour}:N", scale=scale) if scale else alt.Color(f"{colour}:N")
+    chart = (
+        _base(table, title, height)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{x}:{'T' if temporal else 'O'}", title=None),
+            y=alt.Y(f"{y}:Q", title=y.replace("_", " ")),
+            color=colour_channel,
+            tooltip=[x, colour, y],
+        )
+    )
+    return cast(alt.Chart, chart)
+
+
+def lines(
+    table: pd.DataFrame, x: str, y: str, colour: str | None, title: str, *, height: int = 260
+) -> alt.Chart:
+    encoding = {
+        "x": alt.X(f"{x}:T", title=None),
+        "y": alt.Y(f"{y}:Q", title=y.replace("_", " ")),
+        "tooltip": [x, y, *([colour] if colour else [])],
+    }
+    if colour:
+        encoding["color"] = alt.Color(f"{colour}:N")
+    return cast(alt.Chart, _base(table, title, height).mark_line(point=True).encode(**encoding))
+
+
+def bars(
+    table: pd.DataFrame, category: str, value: str, title: str, *, height: int = 220
+) -> alt.Chart:
+    chart = (
+        _base(table, title, height)
+        .mark_bar()
+        .encode(
+            y=alt.Y(f"{category}:N", sort="-x", title=None),
+            x=alt.X(f"{value}:Q", title=value.replace("_", " ")),
+            tooltip=[category, value],
+        )
+    )
+    return cast(alt.Chart, chart)
+
+
+def heatmap(
+    table: pd.DataFrame, x: str, y: str, value: str, title: str, *, height: int = 300
+) -> alt.LayerChart:
+    base = _base(table, title, height).encode(
+        x=alt.X(f"{x}:N", title=x.replace("_", " ")),
+        y=alt.Y(f"{y}:N", title=y.replace("_", " ")),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color(f"{value}:Q", scale=alt.Scale(type="log", scheme="blues")),
+        tooltip=[x, y, value],
+    )
+    text = base.mark_text(fontSize=10).encode(text=alt.Text(f"{value}:Q", format=",.0f"))
+    return cast(alt.LayerChart, cells + text)

@@ -1,0 +1,59 @@
+"""Cyber defence: where a client connects: the servers it validates, across zones."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards import queries
+from dashboards.ui import download, filters, header, link_server, number, run, window
+
+found = window()
+f = filters(found)
+header(
+    "Cyber defence · Where a client connects",
+    "The servers a client validated certificates of: what it is about to trust.",
+    found,
+    f,
+)
+asked = st.query_params.get("client", "")
+text = st.text_input("Client IP address (or its start)", value=asked, key="client_search")
+if not text.strip():
+    st.info("Type an address, or follow a link from an alert.")
+    st.stop()
+matches = run(queries.find_clients, text)
+if not matches:
+    st.warning(f"No client address starts with {text!r}.")
+    st.stop()
+client = matches[0]
+if len(matches) > 1:
+    client = st.selectbox("Matching clients", matches, key="client_pick")
+if client != asked:
+    st.query_params["client"] = client
+
+facts = run(queries.client_profile, client).iloc[0]
+servers = run(queries.client_reliance, client, f)
+row = st.columns(5)
+row[0].metric("Servers in the period", number(len(servers)))
+row[1].metric(
+    "Across zones", number(int(servers["crosses_zone"].sum()) if not servers.empty else 0)
+)
+row[2].metric("Zone", str(facts["zone"] or "unlisted"))
+row[3].metric("Software", str(facts["client_software"] or "unknown"))
+row[4].metric("OCSP requests (all time)", number(facts["ocsp_requests"]))
+st.caption(
+    f"Network {facts['network'] or 'not listed'} ({facts['site'] or '–'}, owner "
+    f"{facts['owner'] or '–'}); User-Agent {facts['user_agent'] or 'none'}; first seen "
+    f"{facts['first_seen']}, last seen {facts['last_seen']}"
+    f"{'; a stapler for ' + str(facts['stapler_for']) if facts['is_stapler'] else ''}."
+)
+if servers.empty:
+    st.info("This client validated no server in the period.")
+else:
+    st.dataframe(servers, hide_index=True, width="stretch")
+    download(servers, f"client-{client}")
+    for server in servers["server"].head(5):
+        link_server(str(server))
+alerts = run(queries.client_alerts, client)
+if not alerts.empty:
+    st.subheader("Alerts about this client")
+    st.dataframe(alerts, hide_index=True, width="stretch")

@@ -1,0 +1,73 @@
+"""Cyber defence: what relies on a server. Its blast radius: every client that validated
+its certificates, by zone, with first and last seen, and a graph of the edges."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards import charts, queries
+from dashboards.graph import reliance_graph
+from dashboards.ui import download, filters, header, link_client, number, run, window
+
+found = window()
+f = filters(found)
+header(
+    "Cyber defence · What relies on a server",
+    "If this server is compromised or its certificate revoked, these clients are affected.",
+    found,
+    f,
+)
+asked = st.query_params.get("server", "")
+text = st.text_input("Server (host name or part of it)", value=asked, key="server_search")
+if not text.strip():
+    st.info("Type a host name, or follow a link from an alert.")
+    st.stop()
+matches = run(queries.find_servers, text)
+if not matches:
+    st.warning(f"No server's host contains {text!r}.")
+    st.stop()
+server = matches[0]
+if len(matches) > 1:
+    server = st.selectbox("Matching servers", matches, key="server_pick")
+if server != asked:
+    st.query_params["server"] = server
+
+profile = run(queries.server_profile, server)
+clients = run(queries.server_reliance, server, f)
+facts = profile.iloc[0]
+row = st.columns(5)
+row[0].metric("Clients in the period", number(len(clients)))
+row[1].metric(
+    "Zones they sit in", number(clients["client_zone"].nunique() if not clients.empty else 0)
+)
+row[2].metric("Validations in the period", number(int(clients["requests"].sum())))
+row[3].metric("Server zone", str(facts["zone"] or "unknown"))
+row[4].metric("Certificates issued", number(facts["certificates"]))
+st.caption(
+    f"Current certificate {facts['current_serial']} from {facts['ca']}, valid until "
+    f"{facts['valid_until']}; addresses {', '.join(facts['addresses'] or []) or 'unknown'}"
+    f"{'; staples its OCSP status' if facts['is_stapled'] else ''}."
+)
+if clients.empty:
+    st.info("No client validated this server in the period.")
+else:
+    left, right = st.columns([1, 1])
+    with left:
+        zones = clients.groupby("client_zone", as_index=False).agg(
+            clients=("client_ip", "count"), requests=("requests", "sum")
+        )
+        st.altair_chart(
+            charts.bars(zones, "client_zone", "clients", "Clients by zone"), width="stretch"
+        )
+    with right:
+        st.graphviz_chart(reliance_graph(server, clients), width="stretch")
+    st.dataframe(clients, hide_index=True, width="stretch")
+    download(clients, f"relies-on-{server}")
+    top = clients["client_ip"].head(3).tolist()
+    for client in top:
+        link_client(client)
+
+alerts = run(queries.server_alerts, server)
+if not alerts.empty:
+    st.subheader("Alerts about this server")
+    st.dataframe(alerts, hide_index=True, width="stretch")

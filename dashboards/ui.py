@@ -1,0 +1,223 @@
+"""What every page needs: the warehouse (read-only, cached), the filters, the header that
+says how fresh the data is, links between pages, and exports that respect privacy.
+
+Query results are cached per warehouse file: a build renames a new file over the old
+one, which changes its inode and mtime, so the next render reads the new data and the
+old results age out.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from dashboards import queries
+from dashboards.catalog import CLIENT_PAGE, SERVER_PAGE, page
+from dashboards.privacy import load_key, pseudonymise
+from dashboards.queries import Filters
+from dashboards.settings import AUDIENCES, home_root, load_settings
+
+WAREHOUSE_ENV = "CERTSIGHT_WAREHOUSE"
+DEFAULT_DAYS = 14
+T = TypeVar("T")
+
+
+def warehouse_path() -> Path:
+    chosen = os.environ.get(WAREHOUSE_ENV)
+    return Path(chosen) if chosen else home_root() / "warehouse.duckdb"
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_mtime_ns
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _connection(path: str, stamp: tuple[int, int]) -> duckdb.DuckDBPyConnection:
+    del stamp  # part of the cache key only: a new file is a new connection
+    con = duckdb.connect(path, read_only=True)
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+@st.cache_data(max_entries=1024, show_spinner=False)
+def _cached(name: str, args: tuple[Any, ...], path: str, stamp: tuple[int, int]) -> Any:
+    cursor = _connection(path, stamp).cursor()  # one cursor per query: thread-safe
+    try:
+        return getattr(queries, name)(cursor, *args)
+    finally:
+        cursor.close()
+
+
+def run(query: Callable[..., T], *args: Any) -> T:
+    """A query of ``dashboards.queries`` over the current warehouse, cached."""
+    path = warehouse_path()
+    stamp = _stamp(path)
+    if stamp is None:
+        _no_warehouse(path)
+    result: T = _cached(query.__name__, args, str(path), stamp)
+    return result
+
+
+def _no_warehouse(path: Path) -> NoReturn:
+    st.info(
+        f"There is no warehouse at `{path}` yet. It appears after the first build: "
+        "`make run` builds one within a minute, or run `certsight ingest` then "
+        "`certsight build`. This page refreshes when you reload it."
+    )
+    st.stop()
+    raise AssertionError("st.stop() returned")  # it raises; this tells the type checker
+
+
+def window() -> dict[str, Any]:
+    found = run(queries.data_window)
+    if found["last_day"] is None:
+        st.info("The warehouse holds no validation traffic yet: nothing to show.")
+        st.stop()
+    return found
+
+
+# -- filters that carry across pages ----------------------------------------------------
+# Streamlit forgets a widget's value when a page without it runs, so each filter keeps
+# its value under a plain key and the widget is re-seeded from it on every page.
+
+_KEPT = "certsight_filters"
+
+
+def _keep(name: str) -> None:
+    st.session_state.setdefault(_KEPT, {})[name] = st.session_state[f"_filter_{name}"]
+
+
+def _seed(name: str, default: Any) -> str:
+    key = f"_filter_{name}"
+    kept = st.session_state.setdefault(_KEPT, {})
+    st.session_state[key] = kept.get(name, default)
+    return key
+
+
+def filters(found: dict[str, Any] | None = None) -> Filters:
+    """The sidebar filters (period, zones, CAs), as the user last set them anywhere."""
+    found = found or window()
+    first: date = found["first_day"]
+    last: date = found["last_day"]
+    default = (max(first, last - timedelta(days=DEFAULT_DAYS - 1)), last)
+    kept = st.session_state.get(_KEPT, {}).get("period")
+    if kept and not (len(kept) == 2 and first <= kept[0] <= kept[1] <= last):
+        st.session_state[_KEPT].pop("period")  # a rebuild moved the data's window
+    side = st.sidebar
+    side.subheader("Filters")
+    period: Any = side.date_input(
+        "Period (UTC days)",
+        min_value=first,
+        max_value=last,
+        key=_seed("period", default),
+        on_change=_keep,
+        args=("period",),
+        help=f"Applies to every page. Data runs from {first:%Y-%m-%d} to {last:%Y-%m-%d}.",
+    )
+    zones = side.multiselect(
+        "Zones",
+        run(queries.zone_options),
+        key=_seed("zones", []),
+        on_change=_keep,
+        args=("zones",),
+        help="Clients' zones for traffic, servers' zones for certificates. Empty: all.",
+    )
+    cas = run(queries.ca_options)
+    chosen = side.multiselect(
+        "Certificate authorities",
+        list(cas),
+        format_func=lambda key: cas.get(key, key),
+        key=_seed("cas", []),
+        on_change=_keep,
+        args=("cas",),
+        help="Empty: all.",
+    )
+    if isinstance(period, tuple) and len(period) == 2:
+        start, end = period
+    else:  # the user has picked the first day of a new range only
+        start = end = period[0] if isinstance(period, tuple) and period else last
+    return Filters(start, end, tuple(zones), tuple(chosen))
+
+
+# -- page furniture ---------------------------------------------------------------------
+
+
+def header(title: str, intro: str, found: dict[str, Any], f: Filters | None = None) -> None:
+    st.title(title)
+    st.caption(intro)
+    built = found["built_at"]
+    newest = found["newest_event"]
+    parts = [
+        f"Data up to **{newest:%Y-%m-%d %H:%M} UTC**" if newest is not None else "",
+        f"warehouse built {built:%Y-%m-%d %H:%M} UTC" if built is not None else "",
+        f"period **{f.start:%Y-%m-%d} → {f.end:%Y-%m-%d}** ({f.days} days)" if f else "",
+    ]
+    st.markdown(" · ".join(p for p in parts if p))
+
+
+def allowed(audience: str) -> bool:
+    return audience in st.session_state.get("certsight_audiences", AUDIENCES)
+
+
+def link_server(server: str, label: str | None = None) -> None:
+    if server and allowed("cyber"):
+        st.page_link(
+            page(SERVER_PAGE).path,
+            label=label or f"What relies on {server}",
+            icon="🖥",
+            query_params={"server": server},
+        )
+
+
+def link_client(client_ip: str, label: str | None = None) -> None:
+    if client_ip and allowed("cyber"):
+        st.page_link(
+            page(CLIENT_PAGE).path,
+            label=label or f"Where {client_ip} connects",
+            icon="💻",
+            query_params={"client": client_ip},
+        )
+
+
+def _privacy_key() -> bytes:
+    settings = load_settings(home_root())
+    return load_key(home_root(), settings.privacy.key_env)
+
+
+def for_management(table: pd.DataFrame) -> pd.DataFrame:
+    if load_settings(home_root()).privacy.pseudonymise_management:
+        return pseudonymise(table, _privacy_key())
+    return table
+
+
+def download(table: pd.DataFrame, name: str, label: str = "Download CSV") -> None:
+    """A CSV of the table; client addresses pseudonymised unless the settings allow."""
+    if load_settings(home_root()).privacy.pseudonymise_exports:
+        table = pseudonymise(table, _privacy_key())
+    st.download_button(
+        label,
+        table.to_csv(index=False).encode(),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=f"download_{name}",
+    )
+
+
+def number(value: Any, suffix: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}{suffix}"
+    return f"{int(value):,}{suffix}"
