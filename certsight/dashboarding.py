@@ -16,6 +16,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from certsight.settings import Home
 from dashboards.access import streamlit_auth_secrets
@@ -128,10 +129,10 @@ def prepare(home: Home, host: str, port: int, *, no_auth: bool) -> Launch:
     return Launch(argv, env, f"http://{shown}:{port}", settings.oidc is not None)
 
 
-def start(launch: Launch, *, quiet: bool = False) -> subprocess.Popen[bytes]:
-    output = subprocess.DEVNULL if quiet else None
+def start(launch: Launch, *, output: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+    """Streamlit's own output goes to ``output`` (default: this process's)."""
     return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        launch.argv, env=launch.env, stdout=output, stderr=output
+        launch.argv, env=launch.env, stdout=output, stderr=subprocess.STDOUT if output else None
     )
 
 

@@ -4,20 +4,27 @@ Today that is the CA (created if missing), a few demo certificates (one of them
 revoked, so that both answers can be seen), two weeks of simulated enterprise traffic
 (on the first run, with incidents to find), the OCSP and CRL services on 127.0.0.1,
 and every minute: ingest of the logs into the Parquet LAKE, then the warehouse build,
-its detectors and the delivery of new alerts. Later stages (dashboards) join here.
+its detectors and the delivery of new alerts, the reports as periods complete, the
+dashboards on 127.0.0.1:8501, and a live simulated population (certsight.live) sending
+real OCSP GET/POST and CRL requests to the running responder.
 """
 
 from __future__ import annotations
 
+import subprocess
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from cryptography import x509
 from rich.console import Console
 
 from certsight.building import run_build
 from certsight.building import summary as build_summary
+from certsight.dashboarding import stop as dashboard_stop
 from certsight.ingesting import ingest_home, summary
+from certsight.live import LivePopulation, prepare_live_enterprise
 from certsight.serving import runtime_config
 from certsight.settings import Home
 from responders.pki.hierarchy import init_ca
@@ -34,6 +41,8 @@ REVOKED_HOST = "legacy.demo.internal"
 INGEST_EVERY_S = 60.0
 BACKFILL_DAYS = 14
 BACKFILL_REQUESTS = 300_000
+DASHBOARD_PORT = 8501
+LIVE_RATE = 1.0
 FIRST_QUERY = "select * from client_server_edges order by requests desc limit 20"
 
 
@@ -114,13 +123,84 @@ def backfill(home: Home, console: Console, requests: int = BACKFILL_REQUESTS) ->
     )
 
 
-def run_demo(
-    home: Home, *, port: int, console: Console, backfill_requests: int = BACKFILL_REQUESTS
-) -> None:
+@dataclass(frozen=True)
+class RunOptions:
+    port: int = 8080
+    backfill_requests: int = BACKFILL_REQUESTS
+    dashboard_port: int = DASHBOARD_PORT  # 0: no dashboards
+    live_rate: float = LIVE_RATE  # requests per second; 0: no live population
+
+
+def run_demo(home: Home, options: RunOptions, *, console: Console) -> None:
+    port = options.port
     prepare_demo(home, port=port, console=console)
-    backfill(home, console, backfill_requests)
+    enterprise = prepare_live_enterprise(home, clock=_now, console=console)
+    dashboard = _start_dashboard(home, options.dashboard_port, console)
+    population: LivePopulation | None = None
+    stop = threading.Event()
+    ingester: threading.Thread | None = None
+    try:
+        backfill(home, console, options.backfill_requests)
+        served = f"http://127.0.0.1:{port}"
+        _print_guide(home, served, dashboard, console)
+        if options.live_rate > 0:
+            population = LivePopulation(served, enterprise, rate_per_second=options.live_rate)
+            population.start()
+        config = runtime_config(home, log_batch_seconds=10.0)
+        ingester = threading.Thread(
+            target=_ingest_every, args=(home, INGEST_EVERY_S, stop, console), daemon=True
+        )
+        ingester.start()
+        serve(config, host="127.0.0.1", port=port)
+    finally:
+        if population is not None:
+            population.stop()
+            console.print(f"live population: {_live_summary(population)}")
+        stop.set()
+        if ingester is not None:
+            ingester.join(timeout=300)
+            _round(home, console)  # what the last log flush wrote
+        if dashboard is not None:
+            dashboard_stop(dashboard.process)
+
+
+@dataclass(frozen=True)
+class _Dashboard:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+
+def _start_dashboard(home: Home, port: int, console: Console) -> _Dashboard | None:
+    """Streamlit in a child process, its output in a log file so that it does not drown
+    the console; it shows "no warehouse yet" until the first build lands."""
+    if port == 0:
+        return None
+    from certsight.dashboarding import DashboardConfigError, check_port, prepare, start
+
+    try:
+        launch = prepare(home, "127.0.0.1", port, no_auth=False)
+        check_port("127.0.0.1", port)
+    except DashboardConfigError as exc:
+        console.print(f"[yellow]dashboards not started:[/] {exc}")
+        return None
+    log = home.root / "logs" / "dashboard.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as output:
+        process = start(launch, output=output)
+    return _Dashboard(process, launch.url, log)
+
+
+def _live_summary(population: LivePopulation) -> str:
+    stats = population.stats.snapshot()
+    return (
+        f"{stats['sent']:,} requests sent ({stats['ocsp']:,} OCSP, {stats['crl']:,} CRL), "
+        f"{stats['errors']:,} failed"
+    )
+
+
+def _print_guide(home: Home, served: str, dashboard: _Dashboard | None, console: Console) -> None:
     base = home.pki.read_config().base_url
-    served = f"http://127.0.0.1:{port}"
     if base != served:
         console.print(
             f"[yellow]note:[/] this CA's certificates point at {base}, but the server "
@@ -130,6 +210,16 @@ def run_demo(
     pki = home.pki.root
     demo = home.certs / "demo"
     console.rule("certsight is running")
+    if dashboard is not None:
+        console.print(f"[bold]dashboards[/]  {dashboard.url}/   (log: {dashboard.log})")
+        console.print(
+            f"  look first at the alert queue: {dashboard.url}/cyber  (select an alert, "
+            "follow its links to the client and the server)"
+        )
+        console.print(
+            f"  PKI team: {dashboard.url}/pki    management: {dashboard.url}/management",
+            soft_wrap=True,
+        )
     for line in (
         f"OCSP  POST {base}/ocsp   GET {base}/ocsp/<base64 request>",
         f"CRL   {base}/crl/issuing-ca.crl   {base}/crl/root-ca.crl",
@@ -151,26 +241,19 @@ def run_demo(
     )
     console.print(f"lake  {home.lake}  (Parquet, ingested from the logs every minute)")
     console.print(f"warehouse  {home.warehouse}  (rebuilt after each ingest; alerts delivered)")
-    console.print("\nWhat to look at first (in another shell, with .venv/bin on PATH):")
+    console.print(f"reports  {home.root / 'reports'}  (written as periods complete)")
+    console.print("\nIn another shell, with .venv/bin on PATH:")
     for line in (
         f"  certsight alerts --home {home.root}            # what the detectors found",
         f'  certsight sql --home {home.root} "{FIRST_QUERY}"',
+        f"  certsight report --home {home.root} --audience management --out report.html",
         f"  certsight docs --home {home.root}              # the data dictionary",
     ):
         console.print(line, soft_wrap=True)
-    console.print("\nCtrl-C stops the server, flushes the logs, ingests and builds them.")
-    config = runtime_config(home, log_batch_seconds=10.0)
-    stop = threading.Event()
-    ingester = threading.Thread(
-        target=_ingest_every, args=(home, INGEST_EVERY_S, stop, console), daemon=True
+    console.print(
+        "\nA live simulated population keeps validating certificates through the responder. "
+        "Ctrl-C stops everything, flushes the logs, ingests and builds them."
     )
-    ingester.start()
-    try:
-        serve(config, host="127.0.0.1", port=port)
-    finally:
-        stop.set()
-        ingester.join(timeout=300)
-        _round(home, console)  # what the last log flush wrote
 
 
 def _ingest_every(home: Home, seconds: float, stop: threading.Event, console: Console) -> None:

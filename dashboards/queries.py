@@ -681,3 +681,19 @@ def validity_distribution(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.Data
         """,
         {**f.params(), "on": f.end},
     )
+
+
+# -- Reports ----------------------------------------------------------------------------
+
+
+def alert_evidence(con: duckdb.DuckDBPyConnection, alert_keys: list[str]) -> pd.DataFrame:
+    """The evidence (JSON text) of the given alerts, for the reports' evidence summaries."""
+    return frame(
+        con,
+        """
+        select alert_key, evidence from alerts
+        where list_contains($keys::varchar[], alert_key)
+        order by alert_key
+        """,
+        {"keys": list(alert_keys)},
+    )

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from certsight.simulate.catalogue import serial_hex
 from certsight.simulate.config import DAY_US, HOUR_US, from_us
@@ -65,10 +64,6 @@ def leaf(enterprise: Enterprise, index: int) -> x509.Certificate:
         not_after=from_us(int(certificates.not_after_us[index])),
         key=derive_key(f"leaf-{index}", enterprise.config.seed),
     )
-
-
-def leaf_pem(enterprise: Enterprise, index: int) -> bytes:
-    return leaf(enterprise, index).public_bytes(serialization.Encoding.PEM)
 
 
 def _sans(enterprise: Enterprise, server: int) -> list[str]:

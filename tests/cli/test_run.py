@@ -1,5 +1,6 @@
 """`certsight run` (what `make run` starts) comes up with history, answers OCSP, builds
-the warehouse with alerts, and stops cleanly on Ctrl-C."""
+the warehouse with alerts, serves the dashboards, carries live traffic from the simulated
+population all the way into the warehouse, and stops cleanly on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ from tests.conftest import free_port
 
 @pytest.mark.slow
 def test_run_comes_up_builds_alerts_and_stops_cleanly(tmp_path: Path) -> None:
-    port = free_port()
+    port, dashboard_port = free_port(), free_port()
     home = tmp_path / "home"
     log = tmp_path / "run.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "certsight.cli", "run", "--port", str(port),
-             "--backfill-requests", "40000", "--home", str(home)],
+             "--backfill-requests", "40000", "--home", str(home),
+             "--dashboard-port", str(dashboard_port), "--live-rate", "20"],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "COLUMNS": "200"},
@@ -49,6 +51,14 @@ def test_run_comes_up_builds_alerts_and_stops_cleanly(tmp_path: Path) -> None:
                 con.close()
             assert edges is not None and edges[0] > 0
             assert "unknown_certificate" in detectors
+            dashboard = f"http://127.0.0.1:{dashboard_port}"
+            while not _answers(f"{dashboard}/_stcore/health"):
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.5)
+            with urllib.request.urlopen(f"{dashboard}/", timeout=5) as reply:
+                assert reply.status == 200
+            time.sleep(12)  # at least one flush of the responder's logs with live traffic
         finally:
             process.send_signal(signal.SIGINT)
             code = process.wait(timeout=120)
@@ -56,4 +66,29 @@ def test_run_comes_up_builds_alerts_and_stops_cleanly(tmp_path: Path) -> None:
     assert code == 0, output
     assert "simulated" in output and "full build" in output
     assert "certsight alerts --home" in output
+    assert f"{dashboard}/cyber" in output  # where to look first
     assert "Traceback" not in output
+    assert not _answers(f"{dashboard}/_stcore/health")  # the dashboards stopped too
+    # The live population's requests went through the responder, its logs, the ingest and
+    # the final build: its servers are validated by its (simulated, zoned) clients.
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        live = con.execute(
+            "select count(distinct client_ip), sum(requests), count(distinct server) "
+            "from fact_validation_daily where server like '%.live.corp.example'"
+        ).fetchone()
+        local = con.execute(
+            "select count(*) from fact_validation_daily where client_ip = '127.0.0.1'"
+        ).fetchone()
+    finally:
+        con.close()
+    assert live is not None and live[0] > 5 and live[1] > 20 and live[2] > 3, live
+    assert local == (0,)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
