@@ -15,9 +15,11 @@ from rich.table import Table
 
 from certsight.dashboarding import DashboardConfigError
 from certsight.querying import QueryError
+from certsight.reporting import ReportError
 from certsight.settings import Home
 from certsight.simulate.command import simulate_command, simulate_options
-from dashboards.settings import DashboardSettingsError
+from dashboards.reports.model import PERIODS
+from dashboards.settings import AUDIENCES, DashboardSettingsError
 from ingest.locking import LakeBusyError
 from ingest.schema import TABLES
 from ingest.sources import SourceError
@@ -68,6 +70,7 @@ _USER_ERRORS = (
     WarehouseMissingError,
     DashboardConfigError,
     DashboardSettingsError,
+    ReportError,
 )
 
 
@@ -396,6 +399,50 @@ def sql(home: Home, query: str | None, output_format: str) -> None:
             return
         names, rows = run_query(con, query)
         write_result(names, rows, output_format, console=console)
+
+
+@main.command()
+@click.option(
+    "--audience", type=click.Choice(AUDIENCES), required=True, help="whose report to write"
+)
+@click.option(
+    "--period",
+    type=click.Choice(PERIODS),
+    default=None,
+    help="week: the 7 days ending on END; month: the 1st of END's month to END "
+    "(default: week for pki and cyber, month for management)",
+)
+@click.option(
+    "--end",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="last UTC day of the period, YYYY-MM-DD (default: the last day with traffic)",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write this HTML file, its CSVs beside it as <stem>-<table>.csv "
+    "(default: [reports] destination, HOME/reports)",
+)
+@home_option
+def report(
+    home: Home, audience: str, period: str | None, end: datetime | None, out_file: Path | None
+) -> None:
+    """An offline HTML report for an audience, with CSV files of its tables."""
+    from certsight.reporting import make_report
+
+    for location in make_report(
+        home,
+        audience=audience,
+        period=period,
+        end=end.date() if end else None,
+        out=out_file,
+        now=utc_now(),
+        notes=errors,
+    ):
+        click.echo(location)
 
 
 @main.command()

@@ -203,15 +203,23 @@ def for_management(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def download(table: pd.DataFrame, name: str, label: str = "Download CSV") -> None:
-    """A CSV of the table; client addresses pseudonymised unless the settings allow."""
-    if load_settings(home_root()).privacy.pseudonymise_exports:
-        table = pseudonymise(table, _privacy_key())
+    """A CSV of the table, made only when clicked (formatting tens of thousands of rows
+    takes a second: no page waits for it); client addresses pseudonymised unless the
+    settings allow them in exports."""
+    reveal = not load_settings(home_root()).privacy.pseudonymise_exports
+    key = b"" if reveal else _privacy_key()
+
+    def contents() -> bytes:
+        shown = table if reveal else pseudonymise(table, key)
+        return shown.to_csv(index=False).encode()
+
     st.download_button(
         label,
-        table.to_csv(index=False).encode(),
+        contents,
         file_name=f"{name}.csv",
         mime="text/csv",
         key=f"download_{name}",
+        on_click="ignore",
     )
 
 

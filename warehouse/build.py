@@ -9,6 +9,7 @@ reopen; nobody waits on a build and a failed build changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -31,7 +32,7 @@ from warehouse.alert_rows import (
     record_delivered,
     undelivered,
 )
-from warehouse.dbt_runner import NodeCallback, run_dbt
+from warehouse.dbt_runner import PROJECT_DIR, NodeCallback, run_dbt
 from warehouse.networks import Network
 from warehouse.partitions import Partition, compare, list_partitions
 
@@ -176,6 +177,8 @@ def _nothing_to_do(
             return None
         if _last_learning_days(con) != options.learning_days:
             return None
+        if _last_project_digest(con) != project_digest():
+            return None
         if options.networks is not None and _stored_networks(con) != _network_rows(
             options.networks
         ):
@@ -208,7 +211,10 @@ def _stage(
             or any(changes.vanished.values())
         )
         networks_changed = options.networks is not None and _replace_networks(con, options.networks)
-        settings_changed = _last_learning_days(con) != options.learning_days
+        settings_changed = (
+            _last_learning_days(con) != options.learning_days
+            or _last_project_digest(con) != project_digest()
+        )
         _write_scope(con, {t: d for t, d in changes.changed.items() if t in INCREMENTAL_TABLES})
         if lake.is_s3:
             _register_s3(con)
@@ -239,6 +245,28 @@ def _deliver(
             report.delivery_errors[sink] = errors
         arrived = set(delivered)
         report.new_alerts.extend(a for a in pending if a.key in arrived)
+
+
+def project_digest() -> str:
+    """A fingerprint of the dbt project (models, macros, tests, settings): a warehouse
+    built by other models is out of date even when the LAKE has not changed, so an
+    upgrade takes effect on the next build rather than with the next day of data."""
+    digest = hashlib.sha256()
+    for path in sorted(PROJECT_DIR.rglob("*")):
+        if path.suffix in {".sql", ".yml", ".yaml"} and "target" not in path.parts:
+            digest.update(str(path.relative_to(PROJECT_DIR)).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _last_project_digest(con: duckdb.DuckDBPyConnection) -> str | None:
+    try:
+        found = con.execute(
+            "select project_digest from reference.builds order by finished_at desc limit 1"
+        ).fetchone()
+    except duckdb.BinderException:  # a warehouse from before the column, opened read-only
+        return None
+    return str(found[0]) if found and found[0] is not None else None
 
 
 def _last_learning_days(con: duckdb.DuckDBPyConnection) -> int | None:
@@ -274,6 +302,8 @@ def _prepare(con: duckdb.DuckDBPyConnection, options: BuildOptions) -> None:
         " finished_at timestamptz not null, mode varchar not null, changed_days integer,"
         " nodes integer, alerts integer, seconds double, learning_days integer)"
     )
+    # Added after the first release: warehouses built before it gain the column empty.
+    con.execute("alter table reference.builds add column if not exists project_digest varchar")
     con.execute("create or replace table reference.build_scope (table_name varchar, dt date)")
     if options.full_refresh:
         con.execute("delete from reference.lake_partitions")
@@ -328,7 +358,7 @@ def _record_build(
     con: duckdb.DuckDBPyConnection, report: BuildReport, options: BuildOptions, at: datetime
 ) -> None:
     con.execute(
-        "insert into reference.builds values (?, ?, ?, ?, ?, ?, ?)",
+        "insert into reference.builds values (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             at,
             report.mode,
@@ -337,6 +367,7 @@ def _record_build(
             report.alerts_total,
             round(report.seconds, 3),
             options.learning_days,
+            project_digest(),
         ],
     )
 

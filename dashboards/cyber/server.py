@@ -35,6 +35,7 @@ if server != asked:
 profile = run(queries.server_profile, server)
 clients = run(queries.server_reliance, server, f)
 facts = profile.iloc[0]
+addresses = [] if facts["addresses"] is None else [str(a) for a in facts["addresses"]]
 row = st.columns(5)
 row[0].metric("Clients in the period", number(len(clients)))
 row[1].metric(
@@ -45,7 +46,7 @@ row[3].metric("Server zone", str(facts["zone"] or "unknown"))
 row[4].metric("Certificates issued", number(facts["certificates"]))
 st.caption(
     f"Current certificate {facts['current_serial']} from {facts['ca']}, valid until "
-    f"{facts['valid_until']}; addresses {', '.join(facts['addresses'] or []) or 'unknown'}"
+    f"{facts['valid_until']}; addresses {', '.join(addresses) or 'unknown'}"
     f"{'; staples its OCSP status' if facts['is_stapled'] else ''}."
 )
 if clients.empty:

@@ -108,6 +108,7 @@ def _follow(tab: Tab, dashboard: Dashboard, pattern: str, target: PageSpec) -> s
     link.first.click()
     tab.page.locator("h1").filter(has_text=target.title).first.wait_for()
     settle(tab.page)
+    screenshot(tab.page, SCREENSHOTS / f"{target.url_path}-from-alert.png")
     assert problems(tab) == []
     assert titles(tab.page) == [target.title]
     assert urlsplit(tab.page.url).path == f"/{target.url_path}"
