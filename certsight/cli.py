@@ -416,6 +416,7 @@ def sql(home: Home, query: str | None, output_format: str) -> None:
     "--end",
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default=None,
+    metavar="DATE",
     help="last UTC day of the period, YYYY-MM-DD (default: the last day with traffic)",
 )
 @click.option(

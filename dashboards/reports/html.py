@@ -265,6 +265,7 @@ def _footer(report: Report) -> str:
             "this report shows who relies on whom; handle it as personal data."
         )
     return (
-        f"<footer><p>{escape(privacy)}</p><p>Written by certsight report from the warehouse "
-        "marts; the dashboards show the same numbers for the same period.</p></footer>"
+        f"<footer><p>{escape(privacy)}</p><p>Dates and times are UTC. Written by certsight "
+        "report from the warehouse marts; the dashboards show the same numbers for the same "
+        "period.</p></footer>"
     )

@@ -5,10 +5,11 @@ Shared by tests/dashboards/test_browser.py and bench/screenshots.py. It lives he
 rather than in the product because the product must not depend on Playwright, and it is
 imported lazily so that collecting the tests works without it.
 
-Waiting for Streamlit: a page is rendered when its title is shown, the app is connected
-and no script runs (``stApp``'s ``data-test-script-state``, which Streamlit's own browser
-tests use), the "Running..." status widget is gone, the network is idle and every chart
-has drawn. A screenshot taken earlier is a blank grey page.
+Waiting for Streamlit (``settle``): a page is rendered when its title is shown, the app
+is connected and no script runs (``stApp``'s ``data-test-script-state``, which
+Streamlit's own browser tests use), the "Running..." status widget is gone, nothing is
+stale, every chart has drawn and the page has stopped changing. A screenshot taken
+earlier is a blank grey page or misses the last elements.
 """
 
 from __future__ import annotations
@@ -38,21 +39,35 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 HEALTH_TIMEOUT = 60.0  # seconds for Streamlit to answer /_stcore/health
 RENDER_TIMEOUT = 30_000  # milliseconds for one page to render
-STATUS_WIDGET = '[data-testid="stStatusWidget"]'
-APP_IDLE = (
-    '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
-    '[data-test-script-state="notRunning"]'
-)
 # An uncaught exception's first line ("KeyError: 'zone'", "StreamlitAPIException: ..."),
 # not ordinary text that merely mentions errors ("Errors by zone").
 _EXCEPTION_LINE = re.compile(
     r"^(Traceback \(most recent call last\)|[A-Z]\w*(Error|Exception)(:|$))"
 )
-_CHARTS_DRAWN = """() => {
+QUIET_MS = 800  # no change to the page for this long: its last elements have been drawn
+# Streamlit draws some elements (charts, page links) a few hundred milliseconds after the
+# script has finished, so "not running" alone is not "rendered": the page must also have
+# stopped changing. A MutationObserver notes the time of the last change.
+_WATCH_CHANGES = """() => {
+    if (window.__certsightLastChange === undefined) {
+        window.__certsightLastChange = performance.now();
+        new MutationObserver(() => { window.__certsightLastChange = performance.now(); })
+            .observe(document, {subtree: true, childList: true, attributes: true,
+                                characterData: true});
+    }
+}"""
+_RENDERED = """(quiet) => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.getAttribute('data-test-connection-state') !== 'CONNECTED'
+        || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+    const status = document.querySelector('[data-testid="stStatusWidget"]');
+    if (status && status.getClientRects().length > 0) return false;
+    if (document.querySelector('[data-stale="true"]')) return false;
     const charts = document.querySelectorAll('[data-testid="stVegaLiteChart"]');
     const graphs = document.querySelectorAll('[data-testid="stGraphVizChart"]');
-    return [...charts].every((c) => c.querySelector('canvas, svg.marks'))
-        && [...graphs].every((g) => g.querySelector('svg'));
+    if (![...charts].every((c) => c.querySelector('canvas, svg.marks'))) return false;
+    if (![...graphs].every((g) => g.querySelector('svg'))) return false;
+    return performance.now() - window.__certsightLastChange >= quiet;
 }"""
 _PAGE_HEIGHT = """() => {
     const main = document.querySelector('[data-testid="stMain"]');
@@ -219,19 +234,18 @@ def page_title(page: Page, title: str) -> None:
 
 
 def settle(page: Page) -> None:
-    """Wait for the current script run to finish and its output to be drawn."""
-    page.wait_for_timeout(250)  # a rerun is requested asynchronously after an input
-    page.locator(APP_IDLE).wait_for(state="attached")
-    page.locator(STATUS_WIDGET).wait_for(state="hidden")
-    page.wait_for_load_state("networkidle")
-    page.wait_for_function(_CHARTS_DRAWN, timeout=RENDER_TIMEOUT)
-    page.locator(APP_IDLE).wait_for(state="attached")
+    """Wait for the current script run to finish and all of its output to be drawn:
+    connected, no script running, the "Running..." widget gone, nothing stale, every
+    chart drawn, and the page unchanged for QUIET_MS."""
+    page.evaluate(_WATCH_CHANGES)
+    page.wait_for_function(_RENDERED, arg=QUIET_MS, polling=100, timeout=RENDER_TIMEOUT)
 
 
 def open_page(page: Page, url: str, title: str) -> None:
     """Open a dashboard page by its address and wait until it has rendered."""
     page.goto(url, wait_until="domcontentloaded")
     page_title(page, title)
+    page.wait_for_load_state("networkidle")  # once per document: after goto only
     settle(page)
 
 

@@ -160,6 +160,24 @@ def test_unchanged_lake_builds_nothing(scenario: Scenario) -> None:
     assert "up to date" in result.output
 
 
+def test_a_warehouse_built_by_other_models_is_rebuilt_on_an_unchanged_lake(
+    scenario: Scenario,
+) -> None:
+    """An upgrade of the dbt project takes effect on the next build, not with the next day
+    of data: the build remembers a digest of the project it ran."""
+    assert cli(scenario.home, "build").exit_code == 0
+    warehouse = scenario.home / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("update reference.builds set project_digest = 'models of an older release'")
+    finally:
+        con.close()
+    result = cli(scenario.home, "build")
+    assert result.exit_code == 0, result.output
+    assert "up to date" not in result.output
+    assert "up to date" in cli(scenario.home, "build").output
+
+
 def test_late_certificate_resolves_old_traffic_and_clears_its_alert(scenario: Scenario) -> None:
     assert cli(scenario.home, "build").exit_code == 0
     scenario.writer.certificate(CA, "0bad", "late.corp", START, 47)
