@@ -305,6 +305,11 @@ def agent_adoption(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
     )
 
 
+def version_order(version: str) -> tuple[int, ...]:
+    """Sort key of a dotted version: 1.10.0 after 1.9.2 (a string sort says otherwise)."""
+    return tuple(int(part) if part.isdigit() else -1 for part in version.split("."))
+
+
 def find_certificates(
     con: duckdb.DuckDBPyConnection, serial_or_host: str, limit: int = 50
 ) -> pd.DataFrame:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import charts, queries
+from dashboards.queries import version_order
 from dashboards.ui import download, filters, header, number, run, window
 
 found = window()
@@ -28,7 +29,7 @@ row[1].metric(
     "Agent downloads", number(int(downloads.loc[downloads["kind"] == "agent", "downloads"].sum()))
 )
 running = int(adoption["clients"].sum()) if not adoption.empty else 0
-latest = adoption["version"].max() if not adoption.empty else None
+latest = max(adoption["version"], key=version_order) if not adoption.empty else None
 on_latest = int(adoption.loc[adoption["version"] == latest, "clients"].sum()) if latest else 0
 row[2].metric(
     "Agents on the newest version",

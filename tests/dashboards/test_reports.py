@@ -64,7 +64,7 @@ def home(warehouse_home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 class Written:
     html: str
     csvs: dict[str, pd.DataFrame]
-    stdout: list[str]
+    locations: list[str]
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ def test_report_renders_with_sections_period_and_freshness(
     assert set(re.findall(r"https?://[^\s\"'<>)]*", html)) == {"http://www.w3.org/2000/svg"}
     assert "@import" not in html and "url(http" not in html
     # every table has its CSV beside the page, and the CSVs parse
-    assert written[audience].stdout[0].endswith(f"{audience}.html")
+    assert written[audience].locations[0].endswith(f"{audience}.html")
     csvs = written[audience].csvs
     assert csvs
     for name in csvs:
