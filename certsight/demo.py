@@ -25,6 +25,7 @@ from certsight.building import summary as build_summary
 from certsight.dashboarding import stop as dashboard_stop
 from certsight.ingesting import ingest_home, summary
 from certsight.live import LivePopulation, prepare_live_enterprise
+from certsight.reporting import write_due_reports
 from certsight.serving import runtime_config
 from certsight.settings import Home
 from responders.pki.hierarchy import init_ca
@@ -276,3 +277,9 @@ def _round(home: Home, console: Console) -> None:
             console.print(build_summary(built))
     except Exception as exc:  # noqa: BLE001 - keep serving; the next round retries
         console.print(f"[red]ingest or build failed:[/] {exc}")
+        return
+    try:
+        for written in write_due_reports(home, now=_now(), console=console):
+            console.print(f"report written: {written}")
+    except Exception as exc:  # noqa: BLE001 - a report problem must not stop the service
+        console.print(f"[red]reports failed:[/] {exc}")

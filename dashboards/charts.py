@@ -35,7 +35,10 @@ def stacked_bars(
         _base(table, title, height)
         .mark_bar()
         .encode(
-            x=alt.X(f"{x}:{'T' if temporal else 'O'}", title=None),
+            # A day's bar spans its day (UTC), not a hairline at midnight.
+            x=alt.X(f"utcyearmonthdate({x}):T", title=None)
+            if temporal
+            else alt.X(f"{x}:O", title=None),
             y=alt.Y(f"{y}:Q", title=y.replace("_", " ")),
             color=colour_channel,
             tooltip=[x, colour, y],
@@ -48,7 +51,7 @@ def lines(
     table: pd.DataFrame, x: str, y: str, colour: str | None, title: str, *, height: int = 260
 ) -> alt.Chart:
     encoding = {
-        "x": alt.X(f"{x}:T", title=None),
+        "x": alt.X(f"utcyearmonthdate({x}):T", title=None),
         "y": alt.Y(f"{y}:Q", title=y.replace("_", " ")),
         "tooltip": [x, y, *([colour] if colour else [])],
     }

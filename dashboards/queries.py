@@ -593,7 +593,7 @@ def zone_matrix(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
 def kpis(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, float | int | None]:
     """The management numbers for one period (compare with ``f.previous()`` for trends).
 
-    ``outages_prevented`` counts renewals issued before the certificate they replace
+    ``incidents_prevented`` counts renewals issued before the certificate they replace
     expired: each would otherwise have been a service failing its TLS handshakes.
     """
     params = f.params()
@@ -640,7 +640,7 @@ def kpis(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, float | int | 
         "median_validity_days": issued[2],
         "renewals": int(issued[3]),
         "on_time_renewal_percent": issued[4],
-        "outages_prevented": int(issued[5]),
+        "incidents_prevented": int(issued[5]),
         "open_critical_alerts": int(alerts[0]),
         "serious_alerts_raised": int(alerts[1]),
     }

@@ -63,9 +63,9 @@ row[4].metric(
     help="Critical findings of the detectors not cleared yet.",
 )
 row[5].metric(
-    "Outages prevented",
-    number(now["outages_prevented"]),
-    _delta("outages_prevented"),
+    "Incidents prevented",
+    number(now["incidents_prevented"]),
+    _delta("incidents_prevented"),
     help="Renewals issued before the certificate they replace expired: each would "
     "otherwise have been a service failing its TLS handshakes.",
 )

@@ -380,7 +380,7 @@ def _pki_adoption(con: duckdb.DuckDBPyConnection, f: Filters, privacy: _Privacy)
     downloads = queries.downloads_by_zone(con, f)
     adoption = queries.agent_adoption(con, f)
     running = _total(adoption, "clients")
-    latest = adoption["version"].max() if not adoption.empty else None
+    latest = max(adoption["version"], key=queries.version_order) if not adoption.empty else None
     on_latest = _total(adoption, "clients", adoption["version"] == latest) if latest else 0
     figures = []
     for kind, title in (
@@ -648,8 +648,8 @@ _KPIS = (
         "Critical findings of the detectors not cleared yet.",
     ),
     (
-        "outages_prevented",
-        "Outages prevented",
+        "incidents_prevented",
+        "Incidents prevented",
         "",
         "Renewals issued before the certificate they replace expired: each would otherwise "
         "have been a service failing its TLS handshakes.",
