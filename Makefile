@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean clients
+.PHONY: run test test-fast lint bench clean clients browser
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "certsight needs Python 3.11 or newer")'
@@ -24,7 +24,15 @@ clients:
 	  (apt-get update -qq && apt-get install -y -qq openssl default-jdk-headless) \
 	    || echo "could not install them: the Java client tests will be skipped"; }
 
-test: $(STAMP) clients
+# The dashboard browser tests drive Debian's Chromium (Playwright's own browser download
+# is not used); without it they are skipped.
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing chromium for the dashboard browser tests"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium) \
+	    || echo "WARNING: could not install chromium: the dashboard browser tests will be SKIPPED"; }
+
+test: $(STAMP) clients browser
 	$(BIN)/python -m pytest -q
 	$(MAKE) --no-print-directory lint
 

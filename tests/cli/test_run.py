@@ -84,6 +84,8 @@ def test_run_comes_up_builds_alerts_and_stops_cleanly(tmp_path: Path) -> None:
         con.close()
     assert live is not None and live[0] > 5 and live[1] > 20 and live[2] > 3, live
     assert local == (0,)
+    reports = sorted(p.name for p in (home / "reports").glob("latest-*.html"))
+    assert reports == ["latest-cyber.html", "latest-management.html", "latest-pki.html"]
 
 
 def _answers(url: str) -> bool:
