@@ -19,6 +19,14 @@ header(
 )
 now = run(queries.kpis, f)
 before = run(queries.kpis, f.previous())
+trends = run(queries.weekly_trends, f)
+versus = f"vs the previous {f.days} days"
+
+
+def _weekly(column: str) -> list[float] | None:
+    """The weekly values as the metric's sparkline (none with fewer than two weeks)."""
+    values = [float(v) for v in trends[column].dropna()] if not trends.empty else []
+    return values if len(values) > 1 else None
 
 
 def _delta(name: str, suffix: str = "") -> str | None:
@@ -33,6 +41,7 @@ row[0].metric(
     "Certificates managed",
     number(now["certificates_managed"]),
     _delta("certificates_managed"),
+    delta_description=versus,
     help="In the inventory, serving a server, started, not expired and not revoked at the "
     "end of the period.",
 )
@@ -40,6 +49,8 @@ row[1].metric(
     "Automation rate",
     number(now["automation_rate_percent"], " %"),
     _delta("automation_rate_percent", " pts"),
+    delta_description=versus,
+    chart_data=_weekly("automation_rate_percent"),
     help="Share of certificates issued in the period by automation (ACME, agents, APIs).",
 )
 row[2].metric(
@@ -47,12 +58,16 @@ row[2].metric(
     number(now["median_validity_days"], " d"),
     _delta("median_validity_days", " d"),
     delta_color="inverse",
+    delta_description=versus,
+    chart_data=_weekly("median_validity_days"),
     help="Median lifetime of the certificates issued in the period.",
 )
 row[3].metric(
     "On-time renewals",
     number(now["on_time_renewal_percent"], " %"),
     _delta("on_time_renewal_percent", " pts"),
+    delta_description=versus,
+    chart_data=_weekly("on_time_renewal_percent"),
     help="Renewals issued with at least a tenth of the old certificate's life left.",
 )
 row[4].metric(
@@ -60,18 +75,19 @@ row[4].metric(
     number(now["open_critical_alerts"]),
     _delta("open_critical_alerts"),
     delta_color="inverse",
+    delta_description=versus,
     help="Critical findings of the detectors not cleared yet.",
 )
 row[5].metric(
     "Incidents prevented",
     number(now["incidents_prevented"]),
     _delta("incidents_prevented"),
+    delta_description=versus,
     help="Renewals issued before the certificate they replace expired: each would "
     "otherwise have been a service failing its TLS handshakes.",
 )
 
 left, right = st.columns(2)
-trends = run(queries.weekly_trends, f)
 with left:
     if trends.empty:
         st.info("No certificate was issued in this period.")

@@ -62,7 +62,19 @@ with right:
         "after_expiry: the server ran on an expired certificate."
     )
 
-st.subheader("Expiring within 30 days and not renewed")
+st.subheader("Expiries ahead")
+outlook = run(queries.expiry_outlook, f)
+st.altair_chart(
+    charts.stacked_bars(
+        outlook.assign(status="current certificate expires"),
+        "week_start",
+        "certificates",
+        "status",
+        "Current certificates expiring per week, 13 weeks ahead",
+    ),
+    width="stretch",
+)
+st.markdown("**Expiring within 30 days of the period's end, not renewed yet**")
 if ahead.empty:
     st.success("No current certificate expires within 30 days of the period's end.")
 else:
