@@ -79,8 +79,7 @@ def shoot(home: Path, out: Path, work: Path) -> list[str]:
     with running_dashboard(home, work / "dashboard.log") as dashboard, chromium() as browser:
         for spec in main_pages():
             with new_tab(browser, WIDTH, HEIGHT) as tab:
-                # Through the sidebar, as a reader would: the default page is served at
-                # "/" only, so its own address would show "Page not found".
+                # Through the sidebar, as a reader would.
                 tab.page.goto(f"{dashboard.url}/", wait_until="domcontentloaded")
                 tab.page.locator("h1").first.wait_for()
                 settle(tab.page)

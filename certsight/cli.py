@@ -4,6 +4,7 @@ depend on them (docs/cli.md). Each command is a thin adapter over the packages."
 from __future__ import annotations
 
 import functools
+import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -474,11 +475,17 @@ def dashboard(home: Home, host: str, port: int, no_auth: bool) -> None:
         console.print(f"no warehouse yet at {home.warehouse}: pages say so until a build")
     console.print(f"dashboards on {launch.url}/ ; Ctrl-C stops")
     process = start(launch)
+
+    def _terminated(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # systemd and `docker stop` send SIGTERM: stop alike
+
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         code = process.wait()
     except KeyboardInterrupt:
-        stop(process)
         return
+    finally:
+        stop(process)  # never leave Streamlit running without its parent
     if code:
         raise SystemExit(code)
 

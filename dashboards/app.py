@@ -11,7 +11,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `streamlit run` adds only ours
 
 from dashboards.access import audiences_for, groups_of
-from dashboards.catalog import PAGES
+from dashboards.catalog import PAGES, START
 from dashboards.settings import AUDIENCE_TITLES, AUDIENCES, home_root, load_settings
 
 st.set_page_config(page_title="certsight", page_icon="🔐", layout="wide")
@@ -38,12 +38,16 @@ else:
         st.stop()
 
 st.session_state["certsight_audiences"] = allowed
+start = st.Page(START.path, title=START.title, icon=START.icon, default=True)
 sections = {
-    AUDIENCE_TITLES[audience]: [
-        st.Page(spec.path, title=spec.title, url_path=spec.url_path, icon=spec.icon)
-        for spec in PAGES
-        if spec.audience == audience
-    ]
-    for audience in allowed
+    "certsight": [start],
+    **{
+        AUDIENCE_TITLES[audience]: [
+            st.Page(spec.path, title=spec.title, url_path=spec.url_path, icon=spec.icon)
+            for spec in PAGES
+            if spec.audience == audience
+        ]
+        for audience in allowed
+    },
 }
 st.navigation(sections, expanded=True).run()

@@ -36,9 +36,13 @@ def stacked_bars(
         .mark_bar()
         .encode(
             # A day's bar spans its day (UTC), not a hairline at midnight.
-            x=alt.X(f"utcyearmonthdate({x}):T", title=None)
+            x=alt.X(
+                f"utcyearmonthdate({x}):T",
+                title=None,
+                axis=alt.Axis(format="%b %d", labelOverlap=True),
+            )
             if temporal
-            else alt.X(f"{x}:O", title=None),
+            else alt.X(f"{x}:O", title=None, axis=alt.Axis(labelAngle=-30, labelLimit=160)),
             y=alt.Y(f"{y}:Q", title=y.replace("_", " ")),
             color=colour_channel,
             tooltip=[x, colour, y],
@@ -51,7 +55,11 @@ def lines(
     table: pd.DataFrame, x: str, y: str, colour: str | None, title: str, *, height: int = 260
 ) -> alt.Chart:
     encoding = {
-        "x": alt.X(f"utcyearmonthdate({x}):T", title=None),
+        "x": alt.X(
+            f"utcyearmonthdate({x}):T",
+            title=None,
+            axis=alt.Axis(format="%b %d", labelOverlap=True),
+        ),
         "y": alt.Y(f"{y}:Q", title=y.replace("_", " ")),
         "tooltip": [x, y, *([colour] if colour else [])],
     }
@@ -67,24 +75,40 @@ def bars(
         _base(table, title, height)
         .mark_bar()
         .encode(
-            y=alt.Y(f"{category}:N", sort="-x", title=None),
-            x=alt.X(f"{value}:Q", title=value.replace("_", " ")),
+            y=alt.Y(f"{category}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240)),
+            x=alt.X(f"{value}:Q", title=value.replace("_", " "), axis=alt.Axis(tickMinStep=1)),
             tooltip=[category, value],
         )
     )
     return cast(alt.Chart, chart)
 
 
-def heatmap(
-    table: pd.DataFrame, x: str, y: str, value: str, title: str, *, height: int = 300
-) -> alt.LayerChart:
-    base = _base(table, title, height).encode(
-        x=alt.X(f"{x}:N", title=x.replace("_", " ")),
-        y=alt.Y(f"{y}:N", title=y.replace("_", " ")),
+def heatmap(table: pd.DataFrame, x: str, y: str, value: str, title: str) -> alt.LayerChart:
+    """Cells coloured on a log scale (traffic spans orders of magnitude), one row step per
+    category so no label is dropped, and the number in each cell, white on dark ones."""
+    dark = float(table[value].quantile(0.8)) if not table.empty else 0.0
+    base = alt.Chart(table, title=title, height=alt.Step(28)).encode(
+        x=alt.X(f"{x}:N", title=x.replace("_", " "), axis=alt.Axis(labelAngle=-30)),
+        y=alt.Y(f"{y}:N", title=y.replace("_", " "), axis=alt.Axis(labelOverlap=False)),
     )
     cells = base.mark_rect().encode(
         color=alt.Color(f"{value}:Q", scale=alt.Scale(type="log", scheme="blues")),
         tooltip=[x, y, value],
     )
-    text = base.mark_text(fontSize=10).encode(text=alt.Text(f"{value}:Q", format=",.0f"))
+    text = base.mark_text(fontSize=10).encode(
+        text=alt.Text(f"{value}:Q", format=",.0f"),
+        color=alt.condition(alt.datum[value] > dark, alt.value("white"), alt.value("black")),
+    )
     return cast(alt.LayerChart, cells + text)
+
+
+def expiry_outlook(outlook: pd.DataFrame) -> alt.Chart:
+    """queries.expiry_outlook as one bar per week ahead, labelled by the week's first day."""
+    return stacked_bars(
+        outlook.assign(status="expiring", week=outlook["week_start"].astype(str)),
+        "week",
+        "certificates",
+        "status",
+        "Current certificates expiring per week ahead (by first day of the week)",
+        temporal=False,
+    )

@@ -192,7 +192,8 @@ def expiries_ahead(con: duckdb.DuckDBPyConnection, f: Filters, days: int = 90) -
     return frame(
         con,
         f"""
-        select s.server, s.zone, coalesce(i.common_name, c.issuer_key_sha1) as ca,
+        select s.server, coalesce(s.zone, 'unknown') as zone,
+               coalesce(i.common_name, c.issuer_key_sha1) as ca,
                c.serial, c.not_after, c.profile, c.requester,
                date_diff('day', $end::timestamptz, c.not_after) as days_left
         from dim_server s
@@ -554,7 +555,8 @@ def risky_validations(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFram
 
 
 def new_edges_daily(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
-    """Client-server pairs seen for the first time, per day, within or across zones."""
+    """Client-server pairs seen for the first time, per day, within or across zones. The
+    first day of data is left out: every pair is "new" there."""
     return frame(
         con,
         f"""
@@ -563,6 +565,7 @@ def new_edges_daily(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
                count(*) as new_edges
         from client_server_edges e
         where {_DAYS.format(col="e.first_seen::date")}
+          and e.first_seen::date > (select min(dt) from fact_validation_daily)
           and {_ZONE.format(col="e.client_zone")}
         group by all order by day, kind
         """,
@@ -675,10 +678,10 @@ def validity_distribution(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.Data
         con,
         f"""
         select case
-                 when c.validity_days <= 47 then '≤ 47 days (2029 limit)'
-                 when c.validity_days <= 100 then '48–100 days (2027 limit)'
-                 when c.validity_days <= 200 then '101–200 days (2026 limit)'
-                 else '> 200 days (over every limit)'
+                 when c.validity_days <= 47 then '≤ 47 d (fits 2029)'
+                 when c.validity_days <= 100 then '48–100 d (fits 2027)'
+                 when c.validity_days <= 200 then '101–200 d (fits 2026)'
+                 else '> 200 d (over every limit)'
                end as band,
                case when c.validity_days <= 47 then 1 when c.validity_days <= 100 then 2
                     when c.validity_days <= 200 then 3 else 4 end as band_order,

@@ -176,7 +176,7 @@ def link_server(server: str, label: str | None = None) -> None:
         st.page_link(
             page(SERVER_PAGE).path,
             label=label or f"What relies on {server}",
-            icon="🖥",
+            icon=":material/dns:",
             query_params={"server": server},
         )
 
@@ -186,7 +186,7 @@ def link_client(client_ip: str, label: str | None = None) -> None:
         st.page_link(
             page(CLIENT_PAGE).path,
             label=label or f"Where {client_ip} connects",
-            icon="💻",
+            icon=":material/computer:",
             query_params={"client": client_ip},
         )
 

@@ -69,10 +69,10 @@ with facts:
                 ("client", detail["client_ip"] or "–"),
                 ("serial", detail["serial"] or "–"),
                 ("issuer", detail["issuer"] or "–"),
-                ("first seen", detail["first_seen"]),
-                ("last seen", detail["last_seen"]),
+                ("first seen", f"{detail['first_seen']:%Y-%m-%d %H:%M:%S} UTC"),
+                ("last seen", f"{detail['last_seen']:%Y-%m-%d %H:%M:%S} UTC"),
                 ("requests behind it", f"{int(detail['count']):,}"),
-                ("raised", detail["raised_at"]),
+                ("raised by the build of", f"{detail['raised_at']:%Y-%m-%d %H:%M} UTC"),
                 ("alert key", f"`{alert_key}`"),
             )
         )

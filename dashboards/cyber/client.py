@@ -32,18 +32,18 @@ if client != asked:
 
 facts = run(queries.client_profile, client).iloc[0]
 servers = run(queries.client_reliance, client, f)
-row = st.columns(5)
+row = st.columns(4)
 row[0].metric("Servers in the period", number(len(servers)))
 row[1].metric(
     "Across zones", number(int(servers["crosses_zone"].sum()) if not servers.empty else 0)
 )
 row[2].metric("Zone", str(facts["zone"] or "unlisted"))
-row[3].metric("Software", str(facts["client_software"] or "unknown"))
-row[4].metric("OCSP requests (all time)", number(facts["ocsp_requests"]))
+row[3].metric("OCSP requests (all time)", number(facts["ocsp_requests"]))
 st.caption(
-    f"Network {facts['network'] or 'not listed'} ({facts['site'] or '–'}, owner "
-    f"{facts['owner'] or '–'}); User-Agent {facts['user_agent'] or 'none'}; first seen "
-    f"{facts['first_seen']}, last seen {facts['last_seen']}"
+    f"Software **{facts['client_software'] or 'unknown'}** (User-Agent "
+    f"`{facts['user_agent'] or 'none'}`); network {facts['network'] or 'not listed'} "
+    f"({facts['site'] or '–'}, owner {facts['owner'] or '–'}); first seen "
+    f"{facts['first_seen']:%Y-%m-%d %H:%M}, last seen {facts['last_seen']:%Y-%m-%d %H:%M} UTC"
     f"{'; a stapler for ' + str(facts['stapler_for']) if facts['is_stapler'] else ''}."
 )
 if servers.empty:

@@ -20,7 +20,6 @@ header(
 now = run(queries.kpis, f)
 before = run(queries.kpis, f.previous())
 trends = run(queries.weekly_trends, f)
-versus = f"vs the previous {f.days} days"
 
 
 def _weekly(column: str) -> list[float] | None:
@@ -33,7 +32,13 @@ def _delta(name: str, suffix: str = "") -> str | None:
     if now[name] is None or before[name] is None:
         return None
     change = float(now[name] or 0) - float(before[name] or 0)
+    if change == 0:
+        return None  # Streamlit would draw "+0" as a rise
     return f"{change:+,.1f}{suffix}" if not change.is_integer() else f"{int(change):+,}{suffix}"
+
+
+def _versus(name: str) -> str:
+    return f"vs prior {f.days} d" if _delta(name) is not None else ""
 
 
 row = st.columns(6)
@@ -41,7 +46,7 @@ row[0].metric(
     "Certificates managed",
     number(now["certificates_managed"]),
     _delta("certificates_managed"),
-    delta_description=versus,
+    delta_description=_versus("certificates_managed"),
     help="In the inventory, serving a server, started, not expired and not revoked at the "
     "end of the period.",
 )
@@ -49,7 +54,7 @@ row[1].metric(
     "Automation rate",
     number(now["automation_rate_percent"], " %"),
     _delta("automation_rate_percent", " pts"),
-    delta_description=versus,
+    delta_description=_versus("automation_rate_percent"),
     chart_data=_weekly("automation_rate_percent"),
     help="Share of certificates issued in the period by automation (ACME, agents, APIs).",
 )
@@ -58,7 +63,7 @@ row[2].metric(
     number(now["median_validity_days"], " d"),
     _delta("median_validity_days", " d"),
     delta_color="inverse",
-    delta_description=versus,
+    delta_description=_versus("median_validity_days"),
     chart_data=_weekly("median_validity_days"),
     help="Median lifetime of the certificates issued in the period.",
 )
@@ -66,7 +71,7 @@ row[3].metric(
     "On-time renewals",
     number(now["on_time_renewal_percent"], " %"),
     _delta("on_time_renewal_percent", " pts"),
-    delta_description=versus,
+    delta_description=_versus("on_time_renewal_percent"),
     chart_data=_weekly("on_time_renewal_percent"),
     help="Renewals issued with at least a tenth of the old certificate's life left.",
 )
@@ -75,14 +80,14 @@ row[4].metric(
     number(now["open_critical_alerts"]),
     _delta("open_critical_alerts"),
     delta_color="inverse",
-    delta_description=versus,
+    delta_description=_versus("open_critical_alerts"),
     help="Critical findings of the detectors not cleared yet.",
 )
 row[5].metric(
     "Incidents prevented",
     number(now["incidents_prevented"]),
     _delta("incidents_prevented"),
-    delta_description=versus,
+    delta_description=_versus("incidents_prevented"),
     help="Renewals issued before the certificate they replace expired: each would "
     "otherwise have been a service failing its TLS handshakes.",
 )
@@ -105,13 +110,7 @@ with left:
 with right:
     outlook = run(queries.expiry_outlook, f)
     st.altair_chart(
-        charts.stacked_bars(
-            outlook.assign(status="expiring"),
-            "week_start",
-            "certificates",
-            "status",
-            "Expiry outlook: current certificates expiring per week ahead",
-        ),
+        charts.expiry_outlook(outlook),
         width="stretch",
     )
 

@@ -65,13 +65,7 @@ with right:
 st.subheader("Expiries ahead")
 outlook = run(queries.expiry_outlook, f)
 st.altair_chart(
-    charts.stacked_bars(
-        outlook.assign(status="current certificate expires"),
-        "week_start",
-        "certificates",
-        "status",
-        "Current certificates expiring per week, 13 weeks ahead",
-    ),
+    charts.expiry_outlook(outlook),
     width="stretch",
 )
 st.markdown("**Expiring within 30 days of the period's end, not renewed yet**")

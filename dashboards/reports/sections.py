@@ -732,13 +732,7 @@ def _management(con: duckdb.DuckDBPyConnection, f: Filters, privacy: _Privacy) -
             ),
             Figure(
                 "Expiry outlook",
-                charts.stacked_bars(
-                    outlook.assign(status="expiring"),
-                    "week_start",
-                    "certificates",
-                    "status",
-                    "Expiry outlook: current certificates expiring per week ahead",
-                ),
+                charts.expiry_outlook(outlook),
             ),
             Figure(
                 "Validity against the 200 / 100 / 47-day limits",

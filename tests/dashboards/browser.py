@@ -30,7 +30,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dashboards.catalog import PageSpec
+from dashboards.catalog import START, PageSpec
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -257,7 +257,8 @@ def open_by_nav(page: Page, title: str) -> None:
 
 
 def page_url(base: str, spec: PageSpec) -> str:
-    return f"{base}/{spec.url_path}"
+    """The start page is st.navigation's default, which Streamlit serves at "/" only."""
+    return f"{base}/" if spec == START else f"{base}/{spec.url_path}"
 
 
 def problems(tab: Tab) -> list[str]:
@@ -282,6 +283,7 @@ def screenshot(page: Page, path: Path) -> None:
     """The whole page. Streamlit scrolls its main area, not the document, so the
     viewport is made as tall as the content for the shot, then restored."""
     size = page.viewport_size or {"width": 1600, "height": 1000}
+    page.mouse.move(size["width"] // 2, 1)  # no hover toolbar or sidebar button in the shot
     try:
         for _ in range(3):  # a taller window can reflow the page once more
             height = int(page.evaluate(_PAGE_HEIGHT))

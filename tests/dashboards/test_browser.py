@@ -18,7 +18,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from certsight.settings import Home
-from dashboards.catalog import ALERTS_PAGE, CLIENT_PAGE, PAGES, SERVER_PAGE, PageSpec, page
+from dashboards.catalog import (
+    ALERTS_PAGE,
+    CLIENT_PAGE,
+    PAGES,
+    SERVER_PAGE,
+    START,
+    PageSpec,
+    page,
+)
 from tests.dashboards.browser import (
     Dashboard,
     Tab,
@@ -47,13 +55,6 @@ pytestmark = [
     pytest.mark.skipif(MISSING is not None, reason=MISSING or ""),
 ]
 
-# Streamlit serves st.navigation's default page (the first page of the first audience) at
-# "/" only: its url_path answers "Page not found". Strict: when fixed, remove this.
-KNOWN_BROKEN = {
-    "pki": "the default page is not served at its url_path: /pki shows 'Page not found' "
-    "(dashboards/app.py builds st.navigation with no explicit default page)",
-}
-
 
 @pytest.fixture(scope="module")
 def dashboard(warehouse_home: Home) -> Iterator[Dashboard]:
@@ -73,27 +74,15 @@ def tab(browser: Browser) -> Iterator[Tab]:
         yield opened
 
 
-def _page_params() -> list[object]:
-    return [
-        pytest.param(
-            spec,
-            id=spec.url_path,
-            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BROKEN[spec.url_path])]
-            if spec.url_path in KNOWN_BROKEN
-            else [],
-        )
-        for spec in PAGES
-    ]
-
-
-@pytest.mark.parametrize("spec", _page_params())
+@pytest.mark.parametrize("spec", [*PAGES, START], ids=[p.url_path for p in [*PAGES, START]])
 def test_page_renders_without_errors(spec: PageSpec, dashboard: Dashboard, tab: Tab) -> None:
     open_page(tab.page, page_url(dashboard.url, spec), spec.title)
     screenshot(tab.page, SCREENSHOTS / f"{spec.url_path}.png")
 
     assert problems(tab) == []
     assert titles(tab.page) == [spec.title]
-    assert tab.page.get_by_test_id("stSidebarNav").get_by_role("link").count() == len(PAGES)
+    nav = tab.page.get_by_test_id("stSidebarNav").get_by_role("link")
+    assert nav.count() == len(PAGES) + 1  # every audience's pages and the start page
 
 
 def _follow(tab: Tab, dashboard: Dashboard, pattern: str, target: PageSpec) -> str:

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboards.catalog import PAGES
+from dashboards.catalog import PAGES, START, page
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 
@@ -61,6 +61,15 @@ def test_every_page_renders_with_its_audience_in_the_title(dashboard_env: Path, 
     audience = {"pki": "PKI", "cyber": "Cyber defence", "management": "Management"}
     assert spec.title.startswith(audience[spec.audience])
     assert not at.error
+
+
+def test_the_start_page_leads_to_every_audience(dashboard_env: Path) -> None:
+    at = _app()
+    at.run()  # the default page
+    assert not at.exception
+    assert [t.value for t in at.title] == [START.title]
+    links = {getattr(link, "label", None) for link in at.get("page_link")}
+    assert links == {spec.title for spec in PAGES}
 
 
 def test_management_numbers_equal_sql(
@@ -240,7 +249,7 @@ def test_without_a_warehouse_pages_say_what_to_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CERTSIGHT_HOME", str(tmp_path))
-    for spec in PAGES:
+    for spec in [*PAGES, START]:
         at = _open(spec.path)
         assert any("no warehouse" in i.value for i in at.info), spec.path
 
@@ -274,10 +283,10 @@ def test_signed_out_users_see_only_the_sign_in(
 
 
 @pytest.mark.parametrize(
-    ("groups", "first_title", "hidden"),
+    ("groups", "shown", "hidden", "headline"),
     [
-        (["soc"], "Cyber defence · Alert queue", "management/summary.py"),
-        (["cio-office"], "Management · Summary", "cyber/alerts.py"),
+        (["soc"], "cyber/alerts.py", "management/summary.py", "Open critical / high alerts"),
+        (["cio-office"], "management/summary.py", "cyber/alerts.py", "Automation rate"),
     ],
 )
 def test_users_see_the_audiences_of_their_groups(
@@ -285,8 +294,9 @@ def test_users_see_the_audiences_of_their_groups(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     groups: list[str],
-    first_title: str,
+    shown: str,
     hidden: str,
+    headline: str,
 ) -> None:
     _oidc_home(tmp_path)
     monkeypatch.setenv("CERTSIGHT_HOME", str(tmp_path))
@@ -295,7 +305,10 @@ def test_users_see_the_audiences_of_their_groups(
     at.user = {"is_logged_in": True, "email": "someone@example.com", "groups": groups}
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert [t.value for t in at.title] == [first_title]
+    assert [t.value for t in at.title] == ["certsight · Start"]
+    assert [m.label for m in at.metric] == [headline]  # only their audiences' summaries
+    at.switch_page(shown).run()
+    assert not at.exception and at.title[0].value == page(shown).title
     with pytest.raises(Exception, match=r"(?i)page|not found|could not"):
         at.switch_page(hidden).run()
 
