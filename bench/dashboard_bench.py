@@ -8,7 +8,10 @@ three ways:
   first viewer after a build waits for;
 - filtered: the connection is open but the filters changed (one zone), so every query
   runs again; what a user changing a filter waits for;
-- cached: the same view again; what everyone else waits for.
+- cached: the same view again; what everyone else waits for;
+
+and in Chromium against a running `certsight dashboard` (when Chromium is installed):
+from a click in the sidebar until the page, charts included, is drawn.
 
     python bench/dashboard_bench.py [--home bench/.work/warehouse/100000000-30-50000-5000-7]
 
@@ -22,7 +25,9 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +38,7 @@ import streamlit as st  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from bench.results import machine, record  # noqa: E402
-from dashboards.catalog import PAGES, PageSpec  # noqa: E402
+from dashboards.catalog import PAGES, START, PageSpec  # noqa: E402
 
 DEFAULT_HOME = ROOT / "bench" / ".work" / "warehouse" / "100000000-30-50000-5000-7"
 LIMIT_S = 1.0
@@ -99,6 +104,72 @@ def measure(spec: PageSpec, busiest: dict[str, str]) -> dict[str, float]:
     return {"cold": cold, "filtered": filtered, "cached": cached}
 
 
+SEARCH_BOXES = {
+    "server": ("Server (host name or part of it)", "server"),
+    "client": ("Client IP address (or its start)", "client"),
+}
+
+
+def in_browser(
+    home: Path, work: Path, busiest: dict[str, str]
+) -> tuple[float | None, dict[str, tuple[float, float]]]:
+    """Seconds from a click in the sidebar (or, on the server and client pages, from
+    typing the busiest server or client into the search box) to the page drawn in
+    Chromium: the first time (the page's queries run) and again (cached). Before that,
+    one untimed page with charts loads the chart library, once per browser tab; its
+    time is returned apart. Without Chromium: (None, {}). The helpers are the browser
+    tests' own, so both wait for the same "drawn"."""
+    from tests.dashboards.browser import (
+        QUIET_MS,
+        chromium,
+        new_tab,
+        open_by_nav,
+        running_dashboard,
+        settle,
+        why_no_browser,
+    )
+
+    if why_no_browser() is not None:
+        print(f"no browser timings: {why_no_browser()}")
+        return None, {}
+
+    def drawn(action: Callable[[], None]) -> float:
+        started = time.perf_counter()
+        action()
+        settle(page)  # returns QUIET_MS after the last change: drawn that long before
+        return time.perf_counter() - started - QUIET_MS / 1000
+
+    timings: dict[str, tuple[float, float]] = {}
+    with (
+        running_dashboard(home, work / "dashboard.log") as dashboard,
+        chromium() as browser,
+        new_tab(browser) as tab,
+    ):
+        page = tab.page
+        page.goto(f"{dashboard.url}/", wait_until="domcontentloaded")
+        page.locator("h1").first.wait_for()
+        settle(page)
+        warm_up = drawn(lambda: open_by_nav(page, "PKI · Validation load"))
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name=START.title).click()
+        settle(page)
+        for visit in (0, 1):
+            for spec in PAGES:
+                if spec.url_path in SEARCH_BOXES:
+                    label, key = SEARCH_BOXES[spec.url_path]
+                    open_by_nav(page, spec.title)
+                    box = page.get_by_label(label)
+                    box.fill(busiest[key])
+                    elapsed = drawn(lambda box=box: box.press("Enter"))  # type: ignore[misc]
+                    box.fill("")
+                    box.press("Enter")
+                    settle(page)
+                else:
+                    elapsed = drawn(lambda spec=spec: open_by_nav(page, spec.title))  # type: ignore[misc]
+                first = timings[spec.title][0] if visit else elapsed
+                timings[spec.title] = (first, elapsed)
+    return warm_up, timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME)
@@ -111,7 +182,7 @@ def main() -> None:
     busiest = _busiest(warehouse)
     rows = []
     worst = 0.0
-    for spec in PAGES:
+    for spec in (*PAGES, START):
         runs = [measure(spec, busiest) for _ in range(args.rounds)]
         result = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         worst = max(worst, result["cold"], result["filtered"])
@@ -121,9 +192,21 @@ def main() -> None:
             f"  cached {result['cached']:.3f} s",
             flush=True,
         )
+    with tempfile.TemporaryDirectory() as work:
+        warm_up, drawn = in_browser(args.home, Path(work), busiest)
+    if warm_up is not None:
+        print(f"chart library, once per browser tab: {warm_up:.3f} s")
+    for title, (first, again) in drawn.items():
+        print(f"{title:50} browser first {first:.3f} s  again {again:.3f} s", flush=True)
+        worst = max(worst, first)
     verdict = "met" if worst < LIMIT_S else f"missed by {worst / LIMIT_S:.2f}x"
     table = "\n".join(
-        f"| {spec.title} | {r['cold']:.2f} | {r['filtered']:.2f} | {r['cached']:.3f} |"
+        f"| {spec.title} | {r['cold']:.2f} | {r['filtered']:.2f} | {r['cached']:.3f} | "
+        + (
+            f"{drawn[spec.title][0]:.2f} | {drawn[spec.title][1]:.2f} |"
+            if spec.title in drawn
+            else "- | - |"
+        )
         for spec, r in rows
     )
     home = args.home.relative_to(ROOT) if args.home.is_relative_to(ROOT) else args.home
@@ -136,12 +219,19 @@ queries (no browser drawing); median of {args.rounds} rounds. Server page: the s
 the most clients ({busiest["server"]}); client page: the client with the most servers;
 filtered: the zone {busiest["zone"]!r} chosen in the sidebar.
 
-| page | cold s | filtered s | cached s |
-|---|---:|---:|---:|
+| page | cold s | filtered s | cached s | browser, first s | browser, again s |
+|---|---:|---:|---:|---:|---:|
 {table}
 
-Limit: every page under {LIMIT_S:.0f} s. Slowest cold or filtered render {worst:.2f} s:
-**{verdict}**.
+Browser: Chromium (Debian) on a running `certsight dashboard`, from a click in the
+sidebar (server and client pages: from typing the busiest server or client into the
+search box) until the page, charts included, is drawn; "first" is the first visit in
+that server process (its queries run), "again" a second round (cached). Before them one
+untimed chart page loads the browser's chart library, once per tab:
+{f"{warm_up:.2f} s" if warm_up is not None else "not measured"} for that whole first page.
+
+Limit: every page under {LIMIT_S:.0f} s. Slowest cold, filtered or first-in-browser
+render {worst:.2f} s: **{verdict}**.
 """
     )
     print(f"slowest {worst:.3f} s against {LIMIT_S} s: {verdict}")
