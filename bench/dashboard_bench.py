@@ -211,7 +211,7 @@ def main() -> None:
     )
     home = args.home.relative_to(ROOT) if args.home.is_relative_to(ROOT) else args.home
     record(
-        f"""## Dashboard pages on {busiest["requests"]} requests ({busiest["rows"]} fact rows)
+        f"""### Dashboard pages on {busiest["requests"]} requests ({busiest["rows"]} fact rows)
 
 `python bench/dashboard_bench.py --home {home}`,
 {time.strftime("%Y-%m-%d")}, {machine()}. Streamlit AppTest runs each page's script and
