@@ -130,7 +130,7 @@ def read_certificates(data: bytes, fmt: str, out: ObjectRows, now: datetime) -> 
         if isinstance(item, x509.Certificate):
             out.records_read += 1
             if is_ca(item):
-                out.add("issuers", _issuer_row(item, origin, position))
+                out.add("issuers", issuer_row(item, origin, position))
                 out.records_written += 1
                 continue
             issuer = authorities.get(item.issuer.public_bytes())
@@ -151,7 +151,8 @@ def read_certificates(data: bytes, fmt: str, out: ObjectRows, now: datetime) -> 
             _crl_entries(item, authorities, origin, position, out, now, fmt)
 
 
-def _issuer_row(cert: x509.Certificate, origin: dict[str, Any], position: int) -> dict[str, Any]:
+def issuer_row(cert: x509.Certificate, origin: dict[str, Any], position: int) -> dict[str, Any]:
+    """The ``issuers`` row of a CA certificate: the names and key hashes CertIDs carry."""
     name = cert.subject.public_bytes()
     bits = key_bits(cert)
     return {

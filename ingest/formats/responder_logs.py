@@ -22,7 +22,9 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from cryptography import x509
 
+from ingest.formats.certificates import is_ca, issuer_row
 from ingest.reader import TruncatedObjectError
 from ingest.rows import (
     ObjectRows,
@@ -323,6 +325,18 @@ def _http_download(record: dict[str, Any], line: int, out: ObjectRows) -> None:
     )
 
 
+def _authority(pem: object) -> x509.Certificate | None:
+    """The certificate an issuance event carries, when it is a CA's. An unreadable PEM
+    leaves the certificate row as it is (the event's own fields describe it)."""
+    if not isinstance(pem, str) or "BEGIN CERTIFICATE" not in pem:
+        return None
+    try:
+        certificate = x509.load_pem_x509_certificate(pem.encode())
+    except ValueError:
+        return None
+    return certificate if is_ca(certificate) else None
+
+
 def _issuance(record: dict[str, Any], line: int, out: ObjectRows) -> None:
     event = record.get("event")
     origin = _origin(record, line, out, "certsight")
@@ -354,6 +368,9 @@ def _issuance(record: dict[str, Any], line: int, out: ObjectRows) -> None:
                 **origin,
             },
         )
+        authority = _authority(record.get("certificate_pem"))
+        if authority is not None:  # a CA certsight issued: CertIDs will name it
+            out.add("issuers", issuer_row(authority, origin, line))
     elif event == "revoked":
         out.add(
             "revocations",

@@ -63,6 +63,12 @@ def test_issuance_events_become_inventory_and_revocations(
     assert revocation["revocation_reason"] == "keyCompromise"
     good = next(r for r in rows.rows["certificates"] if r["serial"] == pki_home.good_serial)
     assert good["sans"] == ["good.example.test"] and good["not_after"] > good["not_before"]
+    # The issuing CA certsight made is an issuer too: CertIDs name it by these hashes.
+    [issuer] = rows.rows["issuers"]
+    sub_ca = next(r for r in rows.rows["certificates"] if r["profile"] == "sub-ca")
+    assert issuer["issuer_key_sha1"] == good["issuer_key_sha1"]
+    assert issuer["subject"] == sub_ca["subject"] and not issuer["self_signed"]
+    assert len(issuer["name_sha256"]) == 64 and issuer["source_line"] == sub_ca["source_line"]
 
 
 BAD = [
