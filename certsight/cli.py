@@ -458,10 +458,19 @@ def report(
 @home_option
 def dashboard(home: Home, host: str, port: int, no_auth: bool) -> None:
     """The dashboards for the PKI team, cyber defence and management (Streamlit)."""
-    from certsight.dashboarding import check_port, prepare, start, stop
+    from certsight.dashboarding import (
+        check_exposure,
+        check_port,
+        prepare,
+        remove_secrets,
+        start,
+        stop,
+    )
+    from dashboards.settings import load_settings
 
-    launch = prepare(home, host, port, no_auth=no_auth)
+    check_exposure(host, load_settings(home.root), no_auth=no_auth)  # before anything else
     check_port(host, port)
+    launch = prepare(home, host, port, no_auth=no_auth)
     if launch.signed_in:
         console.print("sign-in: OIDC; each user sees the audiences their groups map to")
     elif no_auth and host != "127.0.0.1":
@@ -486,6 +495,7 @@ def dashboard(home: Home, host: str, port: int, no_auth: bool) -> None:
         return
     finally:
         stop(process)  # never leave Streamlit running without its parent
+        remove_secrets(home)
     if code:
         raise SystemExit(code)
 

@@ -76,9 +76,16 @@ def _toml_table(name: str, values: dict[str, str]) -> str:
     return f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
 
 
+def remove_secrets(home: Home) -> None:
+    """The secrets file lives only while the dashboards run."""
+    (home.root / SECRETS_FILE).unlink(missing_ok=True)
+
+
 def write_secrets(home: Home, settings: DashboardSettings) -> Path | None:
-    """Streamlit's ``[auth]`` secrets, readable by this user only, or None without OIDC."""
+    """Streamlit's ``[auth]`` secrets, readable by this user only, or None without OIDC
+    (a file left by an earlier configuration is removed)."""
     if settings.oidc is None:
+        remove_secrets(home)
         return None
     try:
         auth = streamlit_auth_secrets(settings.oidc, os.environ)
@@ -90,6 +97,7 @@ def write_secrets(home: Home, settings: DashboardSettings) -> Path | None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(_toml_table("auth", auth))
+        handle.write(_toml_table("auth.client_kwargs", {"scope": settings.oidc.scope}))
     return path
 
 
@@ -121,9 +129,9 @@ def prepare(home: Home, host: str, port: int, *, no_auth: bool) -> Launch:
         "viewer",
         "--theme.base",
         "light",
-        "--secrets.files",
-        str(secrets) if secrets else str(home.root / SECRETS_FILE),
     ]
+    if secrets is not None:
+        argv += ["--secrets.files", str(secrets)]
     env = {**os.environ, HOME_ENV: str(home.root), "PYTHONUNBUFFERED": "1"}
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - display only
     return Launch(argv, env, f"http://{shown}:{port}", settings.oidc is not None)

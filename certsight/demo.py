@@ -22,6 +22,7 @@ from rich.console import Console
 
 from certsight.building import run_build
 from certsight.building import summary as build_summary
+from certsight.dashboarding import remove_secrets
 from certsight.dashboarding import stop as dashboard_stop
 from certsight.ingesting import ingest_home, summary
 from certsight.live import LivePopulation, prepare_live_enterprise
@@ -163,6 +164,7 @@ def run_demo(home: Home, options: RunOptions, *, console: Console) -> None:
             _round(home, console)  # what the last log flush wrote
         if dashboard is not None:
             dashboard_stop(dashboard.process)
+            remove_secrets(home)
 
 
 @dataclass(frozen=True)
@@ -180,8 +182,8 @@ def _start_dashboard(home: Home, port: int, console: Console) -> _Dashboard | No
     from certsight.dashboarding import DashboardConfigError, check_port, prepare, start
 
     try:
-        launch = prepare(home, "127.0.0.1", port, no_auth=False)
         check_port("127.0.0.1", port)
+        launch = prepare(home, "127.0.0.1", port, no_auth=False)
     except DashboardConfigError as exc:
         console.print(f"[yellow]dashboards not started:[/] {exc}")
         return None

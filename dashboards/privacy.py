@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+import time
 from hashlib import sha256
 from pathlib import Path
 
@@ -18,6 +19,13 @@ import pandas as pd
 
 KEY_FILE = Path(".certsight") / "pseudonym.key"
 CLIENT_COLUMNS = ("client_ip",)
+# Identifiers derived from a client address (alert_key is md5 of detector, client and
+# server): as good as the address to anyone who hashes the address space, so they are
+# keyed too.
+DERIVED_COLUMNS = ("alert_key",)
+# A spreadsheet runs a cell that starts like a formula; log text (User-Agents, hosts)
+# must not. Prefixing a quote is the usual defence (OWASP, "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def pseudonym(address: str, key: bytes) -> str:
@@ -37,19 +45,50 @@ def load_key(home: Path, key_env: str) -> bytes:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32).encode()
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process (dashboard, report round) made it first
+        return _written_key(path)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(key)
     return key
 
 
+def _written_key(path: Path) -> bytes:
+    """The key another process is writing: a few tries while the file is still empty."""
+    for _ in range(50):
+        key = path.read_bytes().strip()
+        if key:
+            return key
+        time.sleep(0.01)
+    raise RuntimeError(f"{path} stays empty: remove it and retry")
+
+
 def pseudonymise(table: pd.DataFrame, key: bytes) -> pd.DataFrame:
-    """A copy with every client-address column replaced by its pseudonym."""
+    """A copy with every client-address column (and identifiers derived from one)
+    replaced by its pseudonym."""
     out = table.copy()
-    for column in CLIENT_COLUMNS:
+    for column in (*CLIENT_COLUMNS, *DERIVED_COLUMNS):
         if column in out.columns:
             out[column] = [
                 None if value is None or pd.isna(value) else pseudonym(str(value), key)
                 for value in out[column]
             ]
     return out
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def safe_csv(table: pd.DataFrame) -> bytes:
+    """CSV of a table for spreadsheets: text that would start a formula is quoted."""
+    text_columns = [
+        c for c in table.columns if table[c].dtype == object or str(table[c].dtype) == "str"
+    ]
+    out = table.copy()
+    for column in text_columns:
+        out[column] = out[column].map(_cell)
+    return out.to_csv(index=False).encode()

@@ -21,7 +21,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SEVERITIES = ("critical", "high", "medium", "low")
+_WORST_FIRST = "list_position([" + ", ".join(f"'{s}'" for s in SEVERITIES) + "], {col})"
 VALIDITY_LIMITS = (47, 100, 200)  # CA/Browser Forum maximum lifetimes: 2029, 2027, 2026
+# KPIs that describe the warehouse's state now (an alert's status is only known as it
+# is), so they have no value for an earlier period to compare with.
+STATE_NOW_KPIS = frozenset({"open_critical_alerts"})
 AUTOMATED_PREFIXES = ("acme:", "agent:", "api:", "service:", "cert-manager:", "automation:")
 
 
@@ -65,6 +69,10 @@ def bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
     return {name: params[name] for name in set(_PARAMETER.findall(sql))}
 
 
+def _bound(sql: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return sql, bind(sql, params)
+
+
 def frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pd.DataFrame:
     return con.execute(sql, bind(sql, params)).df()
 
@@ -81,11 +89,30 @@ _CA = "(len($cas::varchar[]) = 0 or list_contains($cas::varchar[], {col}))"
 # Traffic facts are narrowed to the zones' clients by a semi-join: five times faster than
 # joining dim_client to every fact row and filtering (0.17 s against 0.88 s on the
 # 100M-request warehouse).
+# An alert concerns a zone when its client or its server sits there.
+_ALERT_IN_ZONES = (
+    "(len($zones::varchar[]) = 0"
+    " or {alias}.client_ip in (select client_ip from dim_client"
+    " where list_contains($zones::varchar[], zone))"
+    " or {alias}.server in (select server from dim_server"
+    " where list_contains($zones::varchar[], zone)))"
+)
 _CLIENT_IN_ZONES = (
     "(len($zones::varchar[]) = 0 or {col} in "
     "(select client_ip from dim_client where list_contains($zones::varchar[], zone)))"
 )
 _DAYS = "{col} between $start and $end"
+
+# Each server's newest certificate issued by the end of the period (not the newest one
+# the warehouse knows, which may come later): what a report for a past period must see.
+_CURRENT_AT_END = """
+    current_at_end as (
+        select c.* from dim_certificate c
+        where c.server is not null and c.in_inventory and c.not_before::date <= $end
+        qualify row_number() over (
+            partition by c.server order by c.not_before desc, c.certificate_key desc) = 1
+    )
+"""
 
 # A certificate is "under management" on a day when it is in the inventory, serves a
 # server, has started, has not expired and has not been revoked by then.
@@ -187,37 +214,40 @@ def renewal_timing(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
 
 
 def expiries_ahead(con: duckdb.DuckDBPyConnection, f: Filters, days: int = 90) -> pd.DataFrame:
-    """Servers whose current certificate expires within ``days`` of the period's end and
-    has not been renewed: the list a PKI team works through."""
+    """Servers whose current certificate (at the period's end) expires within ``days``
+    of it and had not been renewed by then: the list a PKI team works through."""
     return frame(
         con,
         f"""
-        select s.server, coalesce(s.zone, 'unknown') as zone,
+        with {_CURRENT_AT_END}
+        select c.server, coalesce(s.zone, 'unknown') as zone,
                coalesce(i.common_name, c.issuer_key_sha1) as ca,
                c.serial, c.not_after, c.profile, c.requester,
                date_diff('day', $end::timestamptz, c.not_after) as days_left
-        from dim_server s
-        join dim_certificate c on c.certificate_key = s.current_certificate_key
+        from current_at_end c
+        left join dim_server s on s.server = c.server
         left join dim_issuer i on i.issuer_key_sha1 = c.issuer_key_sha1
         where c.not_after::date > $end and c.not_after::date <= $end + $days::integer
-          and c.revoked_at is null
+          and (c.revoked_at is null or c.revoked_at::date > $end)
           and {_CA.format(col="c.issuer_key_sha1")} and {_ZONE.format(col="s.zone")}
-        order by c.not_after, s.server
+        order by c.not_after, c.server
         """,
         {**f.params(), "days": days},
     )
 
 
 def expiry_outlook(con: duckdb.DuckDBPyConnection, f: Filters, weeks: int = 13) -> pd.DataFrame:
-    """Current certificates expiring per week ahead of the period's end."""
+    """Current certificates (at the period's end) expiring per week ahead of it."""
     return frame(
         con,
         f"""
-        with ahead as (
+        with {_CURRENT_AT_END},
+        ahead as (
             select (date_diff('day', $end::date, c.not_after::date) - 1) // 7 as week
-            from dim_server s
-            join dim_certificate c on c.certificate_key = s.current_certificate_key
-            where c.not_after::date > $end and c.revoked_at is null
+            from current_at_end c
+            left join dim_server s on s.server = c.server
+            where c.not_after::date > $end
+              and (c.revoked_at is null or c.revoked_at::date > $end)
               and c.not_after::date <= $end + 7 * $weeks::integer
               and {_CA.format(col="c.issuer_key_sha1")} and {_ZONE.format(col="s.zone")}
         )
@@ -242,6 +272,8 @@ def validation_load(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
                    as hit_ratio_percent,
                round(sum(v.origin_latency_ms_sum) / nullif(sum(v.origin_latency_samples), 0), 2)
                    as latency_ms,
+               sum(v.origin_latency_ms_sum) as latency_ms_sum,
+               sum(v.origin_latency_samples) as latency_samples,
                sum(v.error_responses + v.server_errors) as errors
         from fact_validation_daily v
         left join dim_issuer i using (issuer_key_sha1)
@@ -251,6 +283,14 @@ def validation_load(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
         """,
         f.params(),
     )
+
+
+def mean_latency(load: pd.DataFrame) -> float | None:
+    """The responder's mean latency over ``validation_load`` rows: total time over the
+    requests that reached it (cache hits have no origin latency and do not count)."""
+    if load.empty or not load["latency_samples"].sum():
+        return None
+    return round(float(load["latency_ms_sum"].sum()) / float(load["latency_samples"].sum()), 2)
 
 
 def crl_fetches(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
@@ -264,8 +304,7 @@ def crl_fetches(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
                sum(r.errors) as errors, sum(r.bytes) as bytes
         from fact_crl_fetches_daily r
         where {_DAYS.format(col="r.dt")} and {_CLIENT_IN_ZONES.format(col="r.client_ip")}
-          and (len($cas::varchar[]) = 0 or r.issuer_key_sha1 is null
-               or list_contains($cas::varchar[], r.issuer_key_sha1))
+          and {_CA.format(col="r.issuer_key_sha1")}
         group by all order by day, crl
         """,
         f.params(),
@@ -347,7 +386,7 @@ def alert_queue(
     """Alerts active in the period, worst first. The zone filter matches either end."""
     return frame(
         con,
-        """
+        f"""
         select a.severity, a.detector, a.status, a.server, a.client_ip, a.serial,
                a.first_seen, a.last_seen, a.count, a.raised_at, a.alert_key,
                c.zone as client_zone, s.zone as server_zone
@@ -359,9 +398,8 @@ def alert_queue(
           and list_contains($severities::varchar[], a.severity)
           and (len($detectors::varchar[]) = 0
                or list_contains($detectors::varchar[], a.detector))
-          and (len($zones::varchar[]) = 0 or list_contains($zones::varchar[], c.zone)
-               or list_contains($zones::varchar[], s.zone))
-        order by list_position(['critical', 'high', 'medium', 'low'], a.severity),
+          and {_ALERT_IN_ZONES.format(alias="a")}
+        order by {_WORST_FIRST.format(col="a.severity")},
                  a.last_seen desc, a.alert_key
         """,
         {
@@ -374,17 +412,18 @@ def alert_queue(
 
 
 def alert_counts(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
-    """Open alerts in the period by severity and detector."""
+    """Open alerts in the period by severity and detector (zones: either end)."""
     return frame(
         con,
-        """
+        f"""
         select severity, detector, count(*) as alerts
-        from alerts
+        from alerts a
         where status = 'open' and last_seen::date >= $start and first_seen::date <= $end
+          and {_ALERT_IN_ZONES.format(alias="a")}
         group by severity, detector
-        order by list_position(['critical', 'high', 'medium', 'low'], severity), alerts desc
+        order by {_WORST_FIRST.format(col="severity")}, alerts desc
         """,
-        {"start": f.start, "end": f.end},
+        f.params(),
     )
 
 
@@ -491,10 +530,10 @@ def client_reliance(con: duckdb.DuckDBPyConnection, client_ip: str, f: Filters) 
 def client_alerts(con: duckdb.DuckDBPyConnection, client_ip: str) -> pd.DataFrame:
     return frame(
         con,
-        """
+        f"""
         select severity, detector, status, server, serial, first_seen, last_seen, alert_key
         from alerts where client_ip = $ip
-        order by list_position(['critical', 'high', 'medium', 'low'], severity), last_seen desc
+        order by {_WORST_FIRST.format(col="severity")}, last_seen desc
         """,
         {"ip": client_ip},
     )
@@ -503,10 +542,10 @@ def client_alerts(con: duckdb.DuckDBPyConnection, client_ip: str) -> pd.DataFram
 def server_alerts(con: duckdb.DuckDBPyConnection, server: str) -> pd.DataFrame:
     return frame(
         con,
-        """
+        f"""
         select severity, detector, status, client_ip, serial, first_seen, last_seen, alert_key
         from alerts where server = $server
-        order by list_position(['critical', 'high', 'medium', 'low'], severity), last_seen desc
+        order by {_WORST_FIRST.format(col="severity")}, last_seen desc
         """,
         {"server": server},
     )
@@ -536,8 +575,7 @@ def risky_validations(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFram
             where {_DAYS.format(col="v.dt")} and v.certificate_key <> '(none)'
               and (not v.certificate_known or d.certificate_key is not null)
               and {_CLIENT_IN_ZONES.format(col="v.client_ip")}
-              and (len($cas::varchar[]) = 0
-                   or list_contains($cas::varchar[], v.issuer_key_sha1))
+              and {_CA.format(col="v.issuer_key_sha1")}
         )
         select j.risk, j.server, j.serial,
                coalesce(i.common_name, j.issuer_key_sha1, j.issuer_key_hash) as issuer,
@@ -552,6 +590,38 @@ def risky_validations(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFram
         """,
         f.params(),
     )
+
+
+def risky_clients(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, int]:
+    """Distinct clients per risk (revoked, unknown, expired) in the period: a client
+    validating two revoked certificates is one client, not two."""
+    rows = con.execute(
+        *_bound(
+            f"""
+            with suspect as (
+                select certificate_key, not_after, revoked_at from dim_certificate
+                where revoked_at is not null or not_after::date < $end
+            )
+            select risk, count(distinct client_ip) from (
+                select case
+                           when not v.certificate_known then 'unknown'
+                           when d.revoked_at is not null and v.dt >= d.revoked_at::date
+                               then 'revoked'
+                           when v.dt > d.not_after::date then 'expired'
+                       end as risk,
+                       v.client_ip
+                from fact_validation_daily v left join suspect d using (certificate_key)
+                where {_DAYS.format(col="v.dt")} and v.certificate_key <> '(none)'
+                  and (not v.certificate_known or d.certificate_key is not null)
+                  and {_CLIENT_IN_ZONES.format(col="v.client_ip")}
+                  and {_CA.format(col="v.issuer_key_sha1")}
+            ) where risk is not null group by risk
+            """,
+            f.params(),
+        )
+    ).fetchall()
+    found = {str(risk): int(n) for risk, n in rows}
+    return {risk: found.get(risk, 0) for risk in ("revoked", "unknown", "expired")}
 
 
 def new_edges_daily(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
@@ -627,12 +697,13 @@ def kpis(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, float | int | 
     )
     alerts = row(
         con,
-        """
+        f"""
         select count(*) filter (where severity = 'critical' and status = 'open'
                                 and first_seen::date <= $end),
                count(*) filter (where severity in ('critical', 'high')
                                 and first_seen::date between $start and $end)
-        from alerts
+        from alerts a
+        where {_ALERT_IN_ZONES.format(alias="a")}
         """,
         params,
     )

@@ -12,6 +12,7 @@ client_secret_env = "CERTSIGHT_OIDC_CLIENT_SECRET"
 cookie_secret_env = "CERTSIGHT_DASHBOARD_COOKIE_SECRET"
 redirect_uri = "https://certsight.corp.example/oauth2callback"
 groups_claim = "groups"
+scope = "openid profile email groups"   # default "openid profile email"
 
 [dashboard.audiences]             # group claim values -> audiences
 pki = ["pki-team"]
@@ -52,6 +53,7 @@ class OidcSettings:
     cookie_secret_env: str
     redirect_uri: str
     groups_claim: str = "groups"
+    scope: str = "openid profile email"  # some providers send groups only for a scope
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ def parse_settings(document: Mapping[str, Any]) -> DashboardSettings:
             ),
             redirect_uri=_text(oidc_table, "redirect_uri", where),
             groups_claim=_text(oidc_table, "groups_claim", where, "groups"),
+            scope=_text(oidc_table, "scope", where, "openid profile email"),
         )
         if not oidc.server_metadata_url.startswith("https://"):
             raise DashboardSettingsError(

@@ -2,8 +2,8 @@
 says how fresh the data is, links between pages, and exports that respect privacy.
 
 Query results are cached per warehouse file: a build renames a new file over the old
-one, which changes its inode and mtime, so the next render reads the new data and the
-old results age out.
+one, which changes its inode and mtime, so the next render attaches the new file (and
+closes the old connection) and the old results age out.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import streamlit as st
 
 from dashboards import queries
 from dashboards.catalog import CLIENT_PAGE, SERVER_PAGE, page
-from dashboards.privacy import load_key, pseudonymise
+from dashboards.privacy import load_key, pseudonymise, safe_csv
 from dashboards.queries import Filters
-from dashboards.settings import AUDIENCES, home_root, load_settings
+from dashboards.settings import home_root, load_settings
 
 WAREHOUSE_ENV = "CERTSIGHT_WAREHOUSE"
 DEFAULT_DAYS = 14
@@ -43,11 +43,20 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return info.st_ino, info.st_mtime_ns
 
 
-@st.cache_resource(max_entries=2, show_spinner=False)
+def _close(con: duckdb.DuckDBPyConnection) -> None:
+    con.close()
+
+
+@st.cache_resource(max_entries=1, show_spinner=False, on_release=_close)
 def _connection(path: str, stamp: tuple[int, int]) -> duckdb.DuckDBPyConnection:
-    del stamp  # part of the cache key only: a new file is a new connection
-    con = duckdb.connect(path, read_only=True)
-    con.execute("set TimeZone = 'UTC'")
+    """An in-memory database with the warehouse attached read-only. Not
+    ``duckdb.connect(path)``: DuckDB hands out the database it already has open under
+    that path, so after a build renamed a new file over it every view would go on reading
+    the old one. The UTC setting is global so that every cursor has it."""
+    del stamp  # part of the cache key only: a new file is a new attachment
+    con = duckdb.connect(":memory:")
+    con.execute("set global TimeZone = 'UTC'")
+    con.execute("attach $path as warehouse (read_only)", {"path": path})
     return con
 
 
@@ -55,6 +64,7 @@ def _connection(path: str, stamp: tuple[int, int]) -> duckdb.DuckDBPyConnection:
 def _cached(name: str, args: tuple[Any, ...], path: str, stamp: tuple[int, int]) -> Any:
     cursor = _connection(path, stamp).cursor()  # one cursor per query: thread-safe
     try:
+        cursor.execute("use warehouse")
         return getattr(queries, name)(cursor, *args)
     finally:
         cursor.close()
@@ -113,7 +123,8 @@ def filters(found: dict[str, Any] | None = None) -> Filters:
     last: date = found["last_day"]
     default = (max(first, last - timedelta(days=DEFAULT_DAYS - 1)), last)
     kept = st.session_state.get(_KEPT, {}).get("period")
-    if kept and not (len(kept) == 2 and first <= kept[0] <= kept[1] <= last):
+    # While a range is being picked the widget holds its first day only: keep that.
+    if kept and not all(first <= day <= last for day in kept):
         st.session_state[_KEPT].pop("period")  # a rebuild moved the data's window
     side = st.sidebar
     side.subheader("Filters")
@@ -168,7 +179,8 @@ def header(title: str, intro: str, found: dict[str, Any], f: Filters | None = No
 
 
 def allowed(audience: str) -> bool:
-    return audience in st.session_state.get("certsight_audiences", AUDIENCES)
+    """Whether the router granted this audience (nothing, if it did not run)."""
+    return audience in st.session_state.get("certsight_audiences", ())
 
 
 def link_server(server: str, label: str | None = None) -> None:
@@ -210,8 +222,7 @@ def download(table: pd.DataFrame, name: str, label: str = "Download CSV") -> Non
     key = b"" if reveal else _privacy_key()
 
     def contents() -> bytes:
-        shown = table if reveal else pseudonymise(table, key)
-        return shown.to_csv(index=False).encode()
+        return safe_csv(table if reveal else pseudonymise(table, key))
 
     st.download_button(
         label,

@@ -42,11 +42,12 @@ picked = st.dataframe(
     width="stretch",
     on_select="rerun",
     selection_mode="single-row",
-    key="alert_table",
+    # The selection belongs to this queue: other filters make another table.
+    key=f"alert_table_{hash((f, tuple(statuses), tuple(severities), tuple(chosen)))}",
     column_config={"count": st.column_config.NumberColumn("count", format="%d")},
 )
 download(queue, "alerts")
-rows = picked.selection.rows if picked is not None else []
+rows = [r for r in (picked.selection.rows if picked is not None else []) if r < len(queue)]
 wanted = st.query_params.get("alert")
 if rows:
     alert_key = str(queue.iloc[rows[0]]["alert_key"])

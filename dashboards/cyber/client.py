@@ -50,7 +50,7 @@ if servers.empty:
     st.info("This client validated no server in the period.")
 else:
     st.dataframe(servers, hide_index=True, width="stretch")
-    download(servers, f"client-{client}")
+    download(servers, "client-servers")  # no address in a file name: exports are pseudonymous
     for server in servers["server"].head(5):
         link_server(str(server))
 alerts = run(queries.client_alerts, client)

@@ -18,18 +18,14 @@ header(
     f,
 )
 risky = run(queries.risky_validations, f)
-counts: dict[str, int] = (
-    {str(k): int(v) for k, v in risky.groupby("risk")["clients"].sum().items()}
-    if not risky.empty
-    else {}
-)
+counts = run(queries.risky_clients, f)
 row = st.columns(3)
 for column, risk, meaning in (
     (row[0], "revoked", "Clients validating revoked certificates"),
     (row[1], "unknown", "Clients validating unknown certificates"),
     (row[2], "expired", "Clients validating expired certificates"),
 ):
-    column.metric(meaning, number(int(counts.get(risk, 0))))
+    column.metric(meaning, number(counts[risk]))
 if risky.empty:
     st.success("No revoked, unknown or expired certificate was validated in this period.")
 else:

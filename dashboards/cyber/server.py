@@ -35,7 +35,8 @@ if server != asked:
 profile = run(queries.server_profile, server)
 clients = run(queries.server_reliance, server, f)
 facts = profile.iloc[0]
-addresses = [] if facts["addresses"] is None else [str(a) for a in facts["addresses"]]
+known = facts["addresses"]  # a list-like, or a missing value (None or pandas' NA)
+addresses = [str(a) for a in known] if hasattr(known, "__iter__") else []
 row = st.columns(5)
 row[0].metric("Clients in the period", number(len(clients)))
 row[1].metric(

@@ -29,7 +29,7 @@ def _weekly(column: str) -> list[float] | None:
 
 
 def _delta(name: str, suffix: str = "") -> str | None:
-    if now[name] is None or before[name] is None:
+    if name in queries.STATE_NOW_KPIS or now[name] is None or before[name] is None:
         return None
     change = float(now[name] or 0) - float(before[name] or 0)
     if change == 0:
@@ -81,7 +81,8 @@ row[4].metric(
     _delta("open_critical_alerts"),
     delta_color="inverse",
     delta_description=_versus("open_critical_alerts"),
-    help="Critical findings of the detectors not cleared yet.",
+    help="Critical findings of the detectors not cleared yet, now (statuses have no "
+    "history, so there is no earlier value to compare with).",
 )
 row[5].metric(
     "Incidents prevented",

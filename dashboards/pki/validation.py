@@ -23,12 +23,7 @@ hits = int(load["cache_hits"].sum()) if not load.empty else 0
 row = st.columns(4)
 row[0].metric("OCSP requests", number(requests))
 row[1].metric("Answered from a cache", number(100.0 * hits / requests, " %") if requests else "–")
-latency = (
-    (load["latency_ms"] * load["requests"]).sum()
-    / load.loc[load["latency_ms"].notna(), "requests"].sum()
-    if load["latency_ms"].notna().any()
-    else None
-)
+latency = queries.mean_latency(load)
 row[2].metric(
     "Responder latency (mean)",
     number(latency, " ms"),

@@ -17,6 +17,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from dashboards.privacy import safe_csv
 from dashboards.reports.model import Figure, Kpi, Report, Section, Table
 from dashboards.reports.svg import WIDTH, chart_svg
 from dashboards.settings import AUDIENCE_TITLES
@@ -59,9 +60,7 @@ def csv_name(stem: str, table: Table) -> str:
 
 def csv_files(report: Report, stem: str) -> dict[str, bytes]:
     """``{file name: CSV}`` of every table, every row."""
-    return {
-        csv_name(stem, table): table.frame.to_csv(index=False).encode() for table in report.tables
-    }
+    return {csv_name(stem, table): safe_csv(table.frame) for table in report.tables}
 
 
 def render_html(report: Report, stem: str, *, width: int = WIDTH) -> str:

@@ -273,8 +273,8 @@ def _pki_certificates(con: duckdb.DuckDBPyConnection, f: Filters, privacy: _Priv
 
 
 def validation_by_ca(load: pd.DataFrame) -> pd.DataFrame:
-    """The period per CA from the daily load: requests, hit ratio, mean latency (weighted
-    by requests, as the page does), errors."""
+    """The period per CA from the daily load: requests, hit ratio, the responder's mean
+    latency (queries.mean_latency: over the requests that reached it), errors."""
     if load.empty:
         return pd.DataFrame(
             columns=["ca", "requests", "cache_hits", "hit_ratio_percent", "latency_ms", "errors"]
@@ -283,19 +283,13 @@ def validation_by_ca(load: pd.DataFrame) -> pd.DataFrame:
     for ca, part in load.groupby("ca", sort=True):
         requests = int(part["requests"].sum())
         hits = int(part["cache_hits"].sum())
-        timed = part[part["latency_ms"].notna()]
-        weight = float(timed["requests"].sum())
         rows.append(
             {
                 "ca": ca,
                 "requests": requests,
                 "cache_hits": hits,
                 "hit_ratio_percent": round(100.0 * hits / requests, 1) if requests else None,
-                "latency_ms": round(
-                    float((timed["latency_ms"] * timed["requests"]).sum()) / weight, 2
-                )
-                if weight
-                else None,
+                "latency_ms": queries.mean_latency(part),
                 "errors": int(part["errors"].sum()),
             }
         )
@@ -308,12 +302,7 @@ def _pki_validation(con: duckdb.DuckDBPyConnection, f: Filters, privacy: _Privac
     per_ca = validation_by_ca(load)
     requests = _total(load, "requests")
     hits = _total(load, "cache_hits")
-    timed = load[load["latency_ms"].notna()] if not load.empty else load
-    latency = (
-        float((timed["latency_ms"] * timed["requests"]).sum()) / float(timed["requests"].sum())
-        if not timed.empty and timed["requests"].sum()
-        else None
-    )
+    latency = queries.mean_latency(load)
     none = "No OCSP traffic in this period."
     return Section(
         "validation",
@@ -542,7 +531,7 @@ def _cyber_alerts(con: duckdb.DuckDBPyConnection, f: Filters, privacy: _Privacy)
 
 def _cyber_risky(con: duckdb.DuckDBPyConnection, f: Filters, privacy: _Privacy) -> Section:
     risky = queries.risky_validations(con, f)
-    clients = {str(k): int(v) for k, v in risky.groupby("risk")["clients"].sum().items()}
+    clients = queries.risky_clients(con, f)
     return Section(
         "risky",
         "Risky validations",
@@ -672,8 +661,10 @@ def kpi_table(now: dict[str, Any], before: dict[str, Any]) -> pd.DataFrame:
                 "measure": name,
                 "label": label,
                 "this_period": now[name],
-                "previous_period": before[name],
-                "change": change(now[name], before[name]),
+                "previous_period": None if name in queries.STATE_NOW_KPIS else before[name],
+                "change": None
+                if name in queries.STATE_NOW_KPIS
+                else change(now[name], before[name]),
             }
             for name, label, _suffix, _help in _KPIS
         ]

@@ -13,12 +13,18 @@ import pytest
 from click.testing import CliRunner
 
 from certsight.cli import main
-from certsight.dashboarding import DashboardConfigError, check_exposure, prepare, write_secrets
+from certsight.dashboarding import (
+    DashboardConfigError,
+    check_exposure,
+    prepare,
+    remove_secrets,
+    write_secrets,
+)
 from certsight.settings import Home
 from dashboards import queries
 from dashboards.access import audiences_for, groups_of, streamlit_auth_secrets
 from dashboards.graph import reliance_graph
-from dashboards.privacy import load_key, pseudonym, pseudonymise
+from dashboards.privacy import load_key, pseudonym, pseudonymise, safe_csv
 from dashboards.settings import DashboardSettingsError, parse_settings
 
 OIDC = {
@@ -88,7 +94,11 @@ def test_secrets_file_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     import tomllib
 
-    assert tomllib.loads(path.read_text())["auth"]["client_secret"] == 'se"cret'
+    auth = tomllib.loads(path.read_text())["auth"]
+    assert auth["client_secret"] == 'se"cret'
+    assert auth["client_kwargs"]["scope"] == "openid profile email"
+    remove_secrets(Home(tmp_path))
+    assert not path.exists()
 
 
 def test_exposure_rules() -> None:
@@ -114,6 +124,7 @@ def test_dashboard_command_line_is_offline_and_quiet(tmp_path: Path) -> None:
     argv = " ".join(launch.argv)
     assert "--browser.gatherUsageStats false" in argv
     assert "--server.address 127.0.0.1" in argv and "--server.port 8599" in argv
+    assert "--secrets.files" not in argv  # no sign-in: no secrets
     assert launch.env["CERTSIGHT_HOME"] == str(tmp_path)
     assert not launch.signed_in
 
@@ -131,6 +142,18 @@ def test_pseudonyms_are_keyed_stable_and_private(tmp_path: Path) -> None:
     assert out["client_ip"][0].startswith("client-") and "10.0.0.1" not in out.to_csv()
     assert pd.isna(out["client_ip"][1]) and list(out["requests"]) == [3, 4]
     assert table["client_ip"][0] == "10.0.0.1"  # the original is untouched
+    # alert keys are md5 of detector, client and server: keyed as well
+    keyed = pseudonymise(pd.DataFrame({"alert_key": ["abc"]}), key)
+    assert keyed["alert_key"][0] == pseudonym("abc", key)
+
+
+def test_exports_do_not_run_as_spreadsheet_formulas() -> None:
+    table = pd.DataFrame(
+        {"user_agent": ["=HYPERLINK(1)", "+1", "Java/17", None], "n": [-1, 2, 3, 4]}
+    )
+    text = safe_csv(table).decode()
+    assert "'=HYPERLINK(1)" in text and "'+1" in text and "\nJava/17," in text
+    assert "-1" in text and "'-1" not in text  # numbers stay numbers
 
 
 def test_key_from_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
