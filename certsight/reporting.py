@@ -289,7 +289,9 @@ def completed_period(period: str, today: date, first_day: date, last_day: date) 
     """The end of the last period that is over and covered by the data, or None when no
     such period holds any traffic. ``week``: ISO weeks, ending on Sunday; ``month``:
     calendar months."""
-    full = min(today - timedelta(days=1), last_day)  # the last day both over and in the data
+    # The last day that is over and surely complete: a later day has data too (the day
+    # of the newest event may still be arriving, from the CDN's logs for instance).
+    full = min(today - timedelta(days=1), last_day - timedelta(days=1))
     if period == "week":
         end = full - timedelta(days=(full.weekday() + 1) % 7)
     elif period == "month":

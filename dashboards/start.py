@@ -7,8 +7,9 @@ import streamlit as st
 
 from dashboards import queries
 from dashboards.catalog import PAGES
+from dashboards.formatting import number
 from dashboards.settings import AUDIENCE_TITLES
-from dashboards.ui import allowed, filters, header, number, run, window
+from dashboards.ui import allowed, filters, header, run, window
 
 found = window()
 f = filters(found)

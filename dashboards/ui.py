@@ -8,7 +8,6 @@ closes the old connection) and the old results age out.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -232,11 +231,3 @@ def download(table: pd.DataFrame, name: str, label: str = "Download CSV") -> Non
         key=f"download_{name}",
         on_click="ignore",
     )
-
-
-def number(value: Any, suffix: str = "") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.1f}{suffix}"
-    return f"{int(value):,}{suffix}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import queries
-from dashboards.ui import download, filters, header, link_server, number, run, window
+from dashboards.formatting import number
+from dashboards.ui import download, filters, header, link_server, run, window
 
 found = window()
 f = filters(found)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import charts, queries
+from dashboards.formatting import number
 from dashboards.graph import reliance_graph
-from dashboards.ui import download, filters, header, link_client, number, run, window
+from dashboards.ui import download, filters, header, link_client, run, window
 
 found = window()
 f = filters(found)

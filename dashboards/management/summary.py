@@ -6,7 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import charts, queries
-from dashboards.ui import download, filters, for_management, header, number, run, window
+from dashboards.formatting import change, number
+from dashboards.ui import download, filters, for_management, header, run, window
 
 found = window()
 f = filters(found)
@@ -29,12 +30,10 @@ def _weekly(column: str) -> list[float] | None:
 
 
 def _delta(name: str, suffix: str = "") -> str | None:
-    if name in queries.STATE_NOW_KPIS or now[name] is None or before[name] is None:
+    if name in queries.STATE_NOW_KPIS:
         return None
-    change = float(now[name] or 0) - float(before[name] or 0)
-    if change == 0:
-        return None  # Streamlit would draw "+0" as a rise
-    return f"{change:+,.1f}{suffix}" if not change.is_integer() else f"{int(change):+,}{suffix}"
+    moved = change(now[name], before[name], suffix)
+    return None if moved in (None, f"+0{suffix}") else moved  # "+0" would show as a rise
 
 
 def _versus(name: str) -> str:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import charts, queries
+from dashboards.formatting import number
 from dashboards.queries import version_order
-from dashboards.ui import download, filters, header, number, run, window
+from dashboards.ui import download, filters, header, run, window
 
 found = window()
 f = filters(found)

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import math
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from dashboards import charts, queries
+from dashboards.formatting import change, number
 from dashboards.privacy import pseudonym, pseudonymise
 from dashboards.queries import Filters
 from dashboards.reports.model import Figure, Kpi, Report, Section, Table
@@ -89,27 +88,6 @@ def coverage_notices(window: dict[str, Any], f: Filters) -> tuple[str, ...]:
 
 
 # -- formatting -------------------------------------------------------------------------
-
-
-def number(value: Any, suffix: str = "") -> str:
-    """As the pages show numbers: thousands separators, one decimal when not whole."""
-    if isinstance(value, Decimal):
-        value = float(value)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.1f}{suffix}"
-    return f"{int(value):,}{suffix}"
-
-
-def change(now: Any, before: Any, suffix: str = "") -> str | None:
-    """The management page's delta: signed, whole when whole."""
-    if now is None or before is None:
-        return None
-    moved = float(now or 0) - float(before or 0)
-    if math.isnan(moved):
-        return None
-    return f"{moved:+,.1f}{suffix}" if not moved.is_integer() else f"{int(moved):+,}{suffix}"
 
 
 def _total(table: pd.DataFrame, column: str, where: pd.Series | None = None) -> int:
