@@ -143,6 +143,12 @@ def run_demo(home: Home, options: RunOptions, *, console: Console) -> None:
     ingester: threading.Thread | None = None
     try:
         backfill(home, console, options.backfill_requests)
+        if dashboard is not None and dashboard.process.poll() is not None:
+            console.print(
+                f"[red]the dashboards stopped at start[/] (exit {dashboard.process.returncode});"
+                f" see {dashboard.log}"
+            )
+            dashboard = None
         served = f"http://127.0.0.1:{port}"
         _print_guide(home, served, dashboard, console)
         if options.live_rate > 0:

@@ -83,6 +83,8 @@ def read_document(home: Path) -> dict[str, Any]:
         return {}
     except tomllib.TOMLDecodeError as exc:
         raise DashboardSettingsError(f"{source}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise DashboardSettingsError(f"{source}: cannot read: {exc.strerror}") from exc
 
 
 def _table(document: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -106,14 +108,42 @@ def _flag(table: Mapping[str, Any], name: str, where: str, default: bool) -> boo
     return value
 
 
+_KNOWN = {
+    "dashboard": {"oidc", "audiences"},
+    "dashboard.oidc": {
+        "server_metadata_url",
+        "client_id",
+        "client_secret_env",
+        "cookie_secret_env",
+        "redirect_uri",
+        "groups_claim",
+        "scope",
+    },
+    "privacy": {"pseudonymise_management", "pseudonymise_exports", "key_env"},
+}
+
+
+def _only_known(table: Mapping[str, Any], where: str) -> None:
+    """A misspelt key is an error, not a default: `pseudonymize_exports = false` must not
+    leave exports pseudonymised while its author believes otherwise, nor the reverse."""
+    unknown = sorted(set(table) - _KNOWN[where])
+    if unknown:
+        raise DashboardSettingsError(
+            f"[{where}] has unknown key(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(_KNOWN[where]))}"
+        )
+
+
 def parse_settings(document: Mapping[str, Any]) -> DashboardSettings:
     dashboard = _table(document, "dashboard")
+    _only_known(dashboard, "dashboard")
     oidc_table = dashboard.get("oidc")
     oidc = None
     if oidc_table is not None:
         if not isinstance(oidc_table, Mapping):
             raise DashboardSettingsError("[dashboard.oidc] must be a table")
         where = "dashboard.oidc"
+        _only_known(oidc_table, where)
         oidc = OidcSettings(
             server_metadata_url=_text(oidc_table, "server_metadata_url", where),
             client_id=_text(oidc_table, "client_id", where),
@@ -149,6 +179,7 @@ def parse_settings(document: Mapping[str, Any]) -> DashboardSettings:
             "nobody could see anything"
         )
     privacy_table = _table(document, "privacy")
+    _only_known(privacy_table, "privacy")
     privacy = PrivacySettings(
         pseudonymise_management=_flag(privacy_table, "pseudonymise_management", "privacy", True),
         pseudonymise_exports=_flag(privacy_table, "pseudonymise_exports", "privacy", True),

@@ -52,6 +52,8 @@ def test_settings_default_to_no_sign_in_and_pseudonyms() -> None:
         ({"dashboard": {"audiences": {"board": ["x"]}}}, "not an audience"),
         ({"dashboard": {"audiences": {"pki": "pki-team"}}}, "list of groups"),
         ({"privacy": {"pseudonymise_exports": "yes"}}, "true or false"),
+        ({"privacy": {"pseudonymize_exports": False}}, "unknown key"),
+        ({"dashboard": {"oidc": {**OIDC, "secret": "x"}}}, "unknown key"),
     ],
 )
 def test_bad_settings_name_what_is_wrong(document: dict[str, object], message: str) -> None:
