@@ -43,7 +43,7 @@ def stacked_bars(
             )
             if temporal
             else alt.X(f"{x}:O", title=None, axis=alt.Axis(labelAngle=-30, labelLimit=160)),
-            y=alt.Y(f"{y}:Q", title=y.replace("_", " ")),
+            y=alt.Y(f"{y}:Q", title=y.replace("_", " "), axis=alt.Axis(tickMinStep=1)),  # counts
             color=colour_channel,
             tooltip=[x, colour, y],
         )
