@@ -554,39 +554,24 @@ def server_alerts(con: duckdb.DuckDBPyConnection, server: str) -> pd.DataFrame:
 def risky_validations(con: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
     """Revoked, unknown and expired certificates still being validated, per certificate:
     each row is a client population about to trust, or already trusting, something it
-    should not. Requests without any CertID (malformed) are left out."""
+    should not (from fact_risky_validations_daily)."""
     return frame(
         con,
         f"""
-        with suspect as (  -- the few certificates that can be revoked or expired in use
-            select certificate_key, not_after, revoked_at, revocation_reason
-            from dim_certificate where revoked_at is not null or not_after::date < $end
-        ),
-        judged as (
-            select case
-                       when not v.certificate_known then 'unknown'
-                       when d.revoked_at is not null and v.dt >= d.revoked_at::date
-                           then 'revoked'
-                       when v.dt > d.not_after::date then 'expired'
-                   end as risk,
-                   v.*, d.not_after, d.revoked_at, d.revocation_reason
-            from fact_validation_daily v
-            left join suspect d using (certificate_key)
-            where {_DAYS.format(col="v.dt")} and v.certificate_key <> '(none)'
-              and (not v.certificate_known or d.certificate_key is not null)
-              and {_CLIENT_IN_ZONES.format(col="v.client_ip")}
-              and {_CA.format(col="v.issuer_key_sha1")}
-        )
-        select j.risk, j.server, j.serial,
-               coalesce(i.common_name, j.issuer_key_sha1, j.issuer_key_hash) as issuer,
-               sum(j.requests) as requests, count(distinct j.client_ip) as clients,
-               min(j.first_seen) as first_seen, max(j.last_seen) as last_seen,
-               j.not_after, j.revoked_at, j.revocation_reason
-        from judged j left join dim_issuer i on i.issuer_key_sha1 = j.issuer_key_sha1
-        where j.risk is not null
-        group by j.risk, j.server, j.serial, 4, j.not_after, j.revoked_at,
-                 j.revocation_reason
-        order by list_position(['revoked', 'unknown', 'expired'], j.risk), requests desc
+        select r.risk, r.server, r.serial,
+               coalesce(i.common_name, r.issuer_key_sha1, r.issuer_key_hash) as issuer,
+               sum(r.requests) as requests, count(distinct r.client_ip) as clients,
+               min(r.first_seen) as first_seen, max(r.last_seen) as last_seen,
+               d.not_after, d.revoked_at, d.revocation_reason
+        from fact_risky_validations_daily r
+        left join dim_certificate d using (certificate_key)
+        left join dim_issuer i on i.issuer_key_sha1 = r.issuer_key_sha1
+        where {_DAYS.format(col="r.dt")}
+          and {_CLIENT_IN_ZONES.format(col="r.client_ip")}
+          and {_CA.format(col="r.issuer_key_sha1")}
+        group by r.risk, r.server, r.serial, 4, d.not_after, d.revoked_at,
+                 d.revocation_reason
+        order by list_position(['revoked', 'unknown', 'expired'], r.risk), requests desc
         """,
         f.params(),
     )
@@ -598,24 +583,12 @@ def risky_clients(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, int]:
     rows = con.execute(
         *_bound(
             f"""
-            with suspect as (
-                select certificate_key, not_after, revoked_at from dim_certificate
-                where revoked_at is not null or not_after::date < $end
-            )
-            select risk, count(distinct client_ip) from (
-                select case
-                           when not v.certificate_known then 'unknown'
-                           when d.revoked_at is not null and v.dt >= d.revoked_at::date
-                               then 'revoked'
-                           when v.dt > d.not_after::date then 'expired'
-                       end as risk,
-                       v.client_ip
-                from fact_validation_daily v left join suspect d using (certificate_key)
-                where {_DAYS.format(col="v.dt")} and v.certificate_key <> '(none)'
-                  and (not v.certificate_known or d.certificate_key is not null)
-                  and {_CLIENT_IN_ZONES.format(col="v.client_ip")}
-                  and {_CA.format(col="v.issuer_key_sha1")}
-            ) where risk is not null group by risk
+            select risk, count(distinct client_ip)
+            from fact_risky_validations_daily r
+            where {_DAYS.format(col="r.dt")}
+              and {_CLIENT_IN_ZONES.format(col="r.client_ip")}
+              and {_CA.format(col="r.issuer_key_sha1")}
+            group by risk
             """,
             f.params(),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import queries
+from dashboards import charts, queries
 from dashboards.catalog import PAGES
 from dashboards.formatting import number
 from dashboards.settings import AUDIENCE_TITLES
@@ -49,3 +49,16 @@ for column, audience in zip(columns, ("cyber", "pki", "management"), strict=True
         for spec in PAGES:
             if spec.audience == audience:
                 st.page_link(spec.path, label=spec.title, icon=spec.icon)
+
+# The validation traffic of the period, for everyone: it also loads the browser's chart
+# library here, once, instead of on the first audience page a reader opens.
+load = run(queries.validation_load, f)
+if not load.empty:
+    daily = load.groupby("day", as_index=False)[["requests"]].sum()
+    daily["requests of"] = "all CAs"
+    st.altair_chart(
+        charts.stacked_bars(
+            daily, "day", "requests", "requests of", "OCSP requests per day", height=160
+        ),
+        width="stretch",
+    )
