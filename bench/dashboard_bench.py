@@ -191,8 +191,24 @@ def main() -> None:
             f"  cached {result['cached']:.3f} s",
             flush=True,
         )
-    with tempfile.TemporaryDirectory() as work:
-        warm_up, drawn = in_browser(args.home, Path(work), busiest)
+    warm_ups: list[float] = []
+    samples: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(args.rounds):  # a fresh server each round: "first" is first again
+        with tempfile.TemporaryDirectory() as work:
+            one_warm_up, one_round = in_browser(args.home, Path(work), busiest)
+        if one_warm_up is None:
+            break
+        warm_ups.append(one_warm_up)
+        for title, pair in one_round.items():
+            samples.setdefault(title, []).append(pair)
+    warm_up = statistics.median(warm_ups) if warm_ups else None
+    drawn = {
+        title: (
+            statistics.median(first for first, _ in pairs),
+            statistics.median(again for _, again in pairs),
+        )
+        for title, pairs in samples.items()
+    }
     if warm_up is not None:
         print(f"first load of the app (start page): {warm_up:.3f} s")
     for title, (first, again) in drawn.items():
@@ -225,7 +241,8 @@ filtered: the zone {busiest["zone"]!r} chosen in the sidebar.
 Browser: Chromium (Debian) on a running `certsight dashboard`, from a click in the
 sidebar (server and client pages: from typing the busiest server or client into the
 search box) until the page, charts included, is drawn; "first" is the first visit in
-that server process (its queries run), "again" a second round (cached). The first load
+that server process (its queries run), "again" a second visit (cached); medians of
+{args.rounds} rounds, each with a new server process. The first load
 of the app at `/` (the web app, the chart library and the start page, before any of
 these): {f"{warm_up:.2f} s" if warm_up is not None else "not measured"}.
 
