@@ -108,10 +108,16 @@ def _keep(name: str) -> None:
     st.session_state.setdefault(_KEPT, {})[name] = st.session_state[f"_filter_{name}"]
 
 
-def _seed(name: str, default: Any) -> str:
+def _seed(name: str, default: Any, options: list[str] | None = None) -> str:
+    """The widget's key, its value set to what the user chose last (a choice that a
+    rebuild made disappear, such as a zone no longer in the data, is dropped: Streamlit
+    refuses a value that is not among the options)."""
     key = f"_filter_{name}"
     kept = st.session_state.setdefault(_KEPT, {})
-    st.session_state[key] = kept.get(name, default)
+    value = kept.get(name, default)
+    if options is not None:
+        value = [v for v in value if v in options]
+    st.session_state[key] = value
     return key
 
 
@@ -136,10 +142,11 @@ def filters(found: dict[str, Any] | None = None) -> Filters:
         args=("period",),
         help=f"Applies to every page. Data runs from {first:%Y-%m-%d} to {last:%Y-%m-%d}.",
     )
+    zone_names = run(queries.zone_options)
     zones = side.multiselect(
         "Zones",
-        run(queries.zone_options),
-        key=_seed("zones", []),
+        zone_names,
+        key=_seed("zones", [], zone_names),
         on_change=_keep,
         args=("zones",),
         help="Clients' zones for traffic, servers' zones for certificates. Empty: all.",
@@ -149,7 +156,7 @@ def filters(found: dict[str, Any] | None = None) -> Filters:
         "Certificate authorities",
         list(cas),
         format_func=lambda key: cas.get(key, key),
-        key=_seed("cas", []),
+        key=_seed("cas", [], list(cas)),
         on_change=_keep,
         args=("cas",),
         help="Empty: all.",
