@@ -108,16 +108,10 @@ def _keep(name: str) -> None:
     st.session_state.setdefault(_KEPT, {})[name] = st.session_state[f"_filter_{name}"]
 
 
-def _seed(name: str, default: Any, options: list[str] | None = None) -> str:
-    """The widget's key, its value set to what the user chose last (a choice that a
-    rebuild made disappear, such as a zone no longer in the data, is dropped: Streamlit
-    refuses a value that is not among the options)."""
+def _seed(name: str, default: Any) -> str:
     key = f"_filter_{name}"
     kept = st.session_state.setdefault(_KEPT, {})
-    value = kept.get(name, default)
-    if options is not None:
-        value = [v for v in value if v in options]
-    st.session_state[key] = value
+    st.session_state[key] = kept.get(name, default)
     return key
 
 
@@ -142,11 +136,10 @@ def filters(found: dict[str, Any] | None = None) -> Filters:
         args=("period",),
         help=f"Applies to every page. Data runs from {first:%Y-%m-%d} to {last:%Y-%m-%d}.",
     )
-    zone_names = run(queries.zone_options)
     zones = side.multiselect(
         "Zones",
-        zone_names,
-        key=_seed("zones", [], zone_names),
+        run(queries.zone_options),
+        key=_seed("zones", []),
         on_change=_keep,
         args=("zones",),
         help="Clients' zones for traffic, servers' zones for certificates. Empty: all.",
@@ -156,7 +149,7 @@ def filters(found: dict[str, Any] | None = None) -> Filters:
         "Certificate authorities",
         list(cas),
         format_func=lambda key: cas.get(key, key),
-        key=_seed("cas", [], list(cas)),
+        key=_seed("cas", []),
         on_change=_keep,
         args=("cas",),
         help="Empty: all.",

@@ -349,11 +349,3 @@ def test_a_rebuild_shows_on_the_next_view(
     at.run()
     assert not at.exception
     assert _count(_metric(at, "OCSP requests")) == 2 * before
-
-
-def test_a_chosen_zone_that_disappears_is_dropped_not_a_crash(dashboard_env: Path) -> None:
-    at = _open("pki/validation.py")
-    at.session_state["certsight_filters"] = {"zones": ["a zone a rebuild removed"]}
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert at.sidebar.multiselect(key="_filter_zones").value == []
