@@ -75,6 +75,19 @@ class LiveStats:
             }
 
 
+def next_backoff(backoff: float) -> float:
+    """The wait after a failed request: 0.1 s, then doubling, up to MAX_BACKOFF_S."""
+    return min(MAX_BACKOFF_S, max(0.1, backoff * 2))
+
+
+def next_due(due: float, interval: float, now: float) -> float:
+    """When the next request is due: one interval after the last, unless that is more
+    than MAX_LAG_S behind ``now`` (a slow answer, a pause), in which case the backlog is
+    dropped rather than sent as a burst."""
+    due += interval
+    return now if due < now - MAX_LAG_S else due
+
+
 class LivePopulation:
     """Clients of ``enterprise`` asking ``base_url`` (``http://127.0.0.1:8080``) about
     their servers, ``rate_per_second`` requests a second in all."""
@@ -137,13 +150,11 @@ class LivePopulation:
                 if self._send_one():
                     backoff = 0.0
                 else:
-                    backoff = min(MAX_BACKOFF_S, max(0.1, backoff * 2))
+                    backoff = next_backoff(backoff)
                     if stop.wait(backoff):
                         return
-                due += self.interval
                 now = time.monotonic()
-                if due < now - MAX_LAG_S:
-                    due = now
+                due = next_due(due, self.interval, now)
                 if due > now and stop.wait(due - now):
                     return
         finally:
