@@ -112,3 +112,34 @@ def expiry_outlook(outlook: pd.DataFrame) -> alt.Chart:
         "Current certificates expiring per week ahead (by first day of the week)",
         temporal=False,
     )
+
+
+def alerts_by_detector(counts: pd.DataFrame) -> alt.Chart:
+    """queries.alert_counts as one bar per detector, stacked by severity."""
+    return stacked_bars(
+        counts,
+        "detector",
+        "alerts",
+        "severity",
+        "Open alerts by detector",
+        temporal=False,
+        scale=SEVERITY_COLOURS,
+    )
+
+
+def alerts_by_day(queue: pd.DataFrame) -> alt.Chart:
+    """queries.alert_queue counted per day of each alert's last event, by severity."""
+    by_day = (
+        queue.assign(day=queue["last_seen"].dt.floor("D"))
+        .groupby(["day", "severity"])
+        .size()
+        .reset_index(name="alerts")
+    )
+    return stacked_bars(
+        by_day,
+        "day",
+        "alerts",
+        "severity",
+        "Alerts by day of their last event",
+        scale=SEVERITY_COLOURS,
+    )

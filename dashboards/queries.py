@@ -23,9 +23,6 @@ if TYPE_CHECKING:
 SEVERITIES = ("critical", "high", "medium", "low")
 _WORST_FIRST = "list_position([" + ", ".join(f"'{s}'" for s in SEVERITIES) + "], {col})"
 VALIDITY_LIMITS = (47, 100, 200)  # CA/Browser Forum maximum lifetimes: 2029, 2027, 2026
-# KPIs that describe the warehouse's state now (an alert's status is only known as it
-# is), so they have no value for an earlier period to compare with.
-STATE_NOW_KPIS = frozenset({"open_critical_alerts"})
 AUTOMATED_PREFIXES = ("acme:", "agent:", "api:", "service:", "cert-manager:", "automation:")
 
 

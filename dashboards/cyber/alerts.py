@@ -89,20 +89,4 @@ with evidence:
     except ValueError:
         st.code(str(detail["evidence"]))
 
-by_day = (
-    queue.assign(day=queue["last_seen"].dt.floor("D"))
-    .groupby(["day", "severity"])
-    .size()
-    .reset_index(name="alerts")
-)
-st.altair_chart(
-    charts.stacked_bars(
-        by_day,
-        "day",
-        "alerts",
-        "severity",
-        "Alerts by day of their last event",
-        scale=charts.SEVERITY_COLOURS,
-    ),
-    width="stretch",
-)
+st.altair_chart(charts.alerts_by_day(queue), width="stretch")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import charts, queries
-from dashboards.formatting import change, number
+from dashboards.kpis import SUMMARY_KPIS
 from dashboards.ui import download, filters, for_management, header, run, window
 
 found = window()
@@ -29,68 +29,18 @@ def _weekly(column: str) -> list[float] | None:
     return values if len(values) > 1 else None
 
 
-def _delta(name: str, suffix: str = "") -> str | None:
-    if name in queries.STATE_NOW_KPIS:
-        return None
-    moved = change(now[name], before[name], suffix)
-    return None if moved in (None, f"+0{suffix}") else moved  # "+0" would show as a rise
-
-
-def _versus(name: str) -> str:
-    return f"vs prior {f.days} d" if _delta(name) is not None else ""
-
-
-row = st.columns(6)
-row[0].metric(
-    "Certificates managed",
-    number(now["certificates_managed"]),
-    _delta("certificates_managed"),
-    delta_description=_versus("certificates_managed"),
-    help="In the inventory, serving a server, started, not expired and not revoked at the "
-    "end of the period.",
-)
-row[1].metric(
-    "Automation rate",
-    number(now["automation_rate_percent"], " %"),
-    _delta("automation_rate_percent", " pts"),
-    delta_description=_versus("automation_rate_percent"),
-    chart_data=_weekly("automation_rate_percent"),
-    help="Share of certificates issued in the period by automation (ACME, agents, APIs).",
-)
-row[2].metric(
-    "Median validity",
-    number(now["median_validity_days"], " d"),
-    _delta("median_validity_days", " d"),
-    delta_color="inverse",
-    delta_description=_versus("median_validity_days"),
-    chart_data=_weekly("median_validity_days"),
-    help="Median lifetime of the certificates issued in the period.",
-)
-row[3].metric(
-    "On-time renewals",
-    number(now["on_time_renewal_percent"], " %"),
-    _delta("on_time_renewal_percent", " pts"),
-    delta_description=_versus("on_time_renewal_percent"),
-    chart_data=_weekly("on_time_renewal_percent"),
-    help="Renewals issued with at least a tenth of the old certificate's life left.",
-)
-row[4].metric(
-    "Open critical alerts",
-    number(now["open_critical_alerts"]),
-    _delta("open_critical_alerts"),
-    delta_color="inverse",
-    delta_description=_versus("open_critical_alerts"),
-    help="Critical findings of the detectors not cleared yet, now (statuses have no "
-    "history, so there is no earlier value to compare with).",
-)
-row[5].metric(
-    "Incidents prevented",
-    number(now["incidents_prevented"]),
-    _delta("incidents_prevented"),
-    delta_description=_versus("incidents_prevented"),
-    help="Renewals issued before the certificate they replace expired: each would "
-    "otherwise have been a service failing its TLS handshakes.",
-)
+row = st.columns(len(SUMMARY_KPIS))
+for column, kpi in zip(row, SUMMARY_KPIS, strict=True):
+    delta = kpi.delta(now, before)
+    column.metric(
+        kpi.label,
+        kpi.value(now),
+        delta,
+        delta_color="inverse" if kpi.lower_is_better else "normal",
+        delta_description=f"vs prior {f.days} d" if delta else "",
+        chart_data=_weekly(kpi.trend) if kpi.trend else None,
+        help=kpi.help,
+    )
 
 left, right = st.columns(2)
 with left:
@@ -137,18 +87,7 @@ with right:
     if counts.empty:
         st.success("No open alerts in this period.")
     else:
-        st.altair_chart(
-            charts.stacked_bars(
-                counts,
-                "detector",
-                "alerts",
-                "severity",
-                "Open alerts by detector",
-                temporal=False,
-                scale=charts.SEVERITY_COLOURS,
-            ),
-            width="stretch",
-        )
+        st.altair_chart(charts.alerts_by_detector(counts), width="stretch")
 
 with st.expander("Certificates expiring in the next 30 days without a renewal"):
     soon = for_management(run(queries.expiries_ahead, f, 30))

@@ -19,6 +19,7 @@ import pandas as pd
 
 from dashboards import charts, queries
 from dashboards.formatting import change, number
+from dashboards.kpis import KPIS
 from dashboards.privacy import pseudonym, pseudonymise
 from dashboards.queries import Filters
 from dashboards.reports.model import Figure, Kpi, Report, Section, Table
@@ -444,14 +445,6 @@ def _cyber_alerts(con: duckdb.DuckDBPyConnection, f: Filters, privacy: _Privacy)
     counts = queries.alert_counts(con, f)
     queue = open_queue(con, f, privacy)
     by_severity = {str(k): int(v) for k, v in counts.groupby("severity")["alerts"].sum().items()}
-    by_day = (
-        queue.assign(day=queue["last_seen"].dt.floor("D"))
-        .groupby(["day", "severity"])
-        .size()
-        .reset_index(name="alerts")
-        if not queue.empty
-        else queue
-    )
     none = "No open alert in this period."
     return Section(
         "alerts",
@@ -465,31 +458,12 @@ def _cyber_alerts(con: duckdb.DuckDBPyConnection, f: Filters, privacy: _Privacy)
         figures=(
             Figure(
                 "Open alerts by detector",
-                charts.stacked_bars(
-                    counts,
-                    "detector",
-                    "alerts",
-                    "severity",
-                    "Open alerts by detector",
-                    temporal=False,
-                    scale=charts.SEVERITY_COLOURS,
-                )
-                if not counts.empty
-                else None,
+                charts.alerts_by_detector(counts) if not counts.empty else None,
                 none,
             ),
             Figure(
                 "Alerts by day of their last event",
-                charts.stacked_bars(
-                    by_day,
-                    "day",
-                    "alerts",
-                    "severity",
-                    "Alerts by day of their last event",
-                    scale=charts.SEVERITY_COLOURS,
-                )
-                if not queue.empty
-                else None,
+                charts.alerts_by_day(queue) if not queue.empty else None,
                 none,
             ),
         ),
@@ -581,70 +555,18 @@ def _cyber_edges(con: duckdb.DuckDBPyConnection, f: Filters, privacy: _Privacy) 
 
 # -- Management -------------------------------------------------------------------------
 
-_KPIS = (
-    # name, label, suffix, help
-    (
-        "certificates_managed",
-        "Certificates managed",
-        "",
-        "In the inventory, serving a server, started, not expired and not revoked at the end "
-        "of the period.",
-    ),
-    (
-        "automation_rate_percent",
-        "Automation rate",
-        " %",
-        "Share of certificates issued in the period by automation (ACME, agents, APIs).",
-    ),
-    (
-        "median_validity_days",
-        "Median validity",
-        " d",
-        "Median lifetime of the certificates issued in the period.",
-    ),
-    (
-        "on_time_renewal_percent",
-        "On-time renewals",
-        " %",
-        "Renewals issued with at least a tenth of the old certificate's life left.",
-    ),
-    (
-        "open_critical_alerts",
-        "Open critical alerts",
-        "",
-        "Critical findings of the detectors not cleared yet.",
-    ),
-    (
-        "incidents_prevented",
-        "Incidents prevented",
-        "",
-        "Renewals issued before the certificate they replace expired: each would otherwise "
-        "have been a service failing its TLS handshakes.",
-    ),
-    ("issued", "Certificates issued", "", "Certificates issued in the period."),
-    (
-        "serious_alerts_raised",
-        "Serious alerts raised",
-        "",
-        "Critical and high findings whose first event falls in the period.",
-    ),
-)
-_DELTA_SUFFIX = {" %": " pts"}
-
 
 def kpi_table(now: dict[str, Any], before: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "measure": name,
-                "label": label,
-                "this_period": now[name],
-                "previous_period": None if name in queries.STATE_NOW_KPIS else before[name],
-                "change": None
-                if name in queries.STATE_NOW_KPIS
-                else change(now[name], before[name]),
+                "measure": kpi.name,
+                "label": kpi.label,
+                "this_period": now[kpi.name],
+                "previous_period": before[kpi.name] if kpi.comparable else None,
+                "change": change(now[kpi.name], before[kpi.name]) if kpi.comparable else None,
             }
-            for name, label, _suffix, _help in _KPIS
+            for kpi in KPIS
         ]
     )
 
@@ -683,13 +605,13 @@ def _management(con: duckdb.DuckDBPyConnection, f: Filters, privacy: _Privacy) -
         f"({earlier.start:%Y-%m-%d} – {earlier.end:%Y-%m-%d}).",
         kpis=tuple(
             Kpi(
-                label,
-                number(now[name], suffix),
-                help,
-                previous=number(before[name], suffix),
-                delta=change(now[name], before[name], _DELTA_SUFFIX.get(suffix, suffix)),
+                kpi.label,
+                kpi.value(now),
+                kpi.help,
+                previous=kpi.value(before) if kpi.comparable else None,
+                delta=kpi.delta(now, before),
             )
-            for name, label, suffix, help in _KPIS
+            for kpi in KPIS
         ),
         figures=(
             Figure(
@@ -714,17 +636,7 @@ def _management(con: duckdb.DuckDBPyConnection, f: Filters, privacy: _Privacy) -
             ),
             Figure(
                 "Open alerts by detector",
-                charts.stacked_bars(
-                    counts,
-                    "detector",
-                    "alerts",
-                    "severity",
-                    "Open alerts by detector",
-                    temporal=False,
-                    scale=charts.SEVERITY_COLOURS,
-                )
-                if not counts.empty
-                else None,
+                charts.alerts_by_detector(counts) if not counts.empty else None,
                 "No open alerts in this period.",
             ),
         ),
