@@ -182,24 +182,42 @@ def allowed(audience: str) -> bool:
     return audience in st.session_state.get("certsight_audiences", ())
 
 
-def link_server(server: str, label: str | None = None) -> None:
-    if server and allowed("cyber"):
-        st.page_link(
-            page(SERVER_PAGE).path,
-            label=label or f"What relies on {server}",
-            icon=":material/dns:",
-            query_params={"server": server},
-        )
+def _link(path: str, param: str, value: str, label: str) -> None:
+    spec = page(path)
+    if value and allowed(spec.audience):
+        st.page_link(spec.path, label=label, icon=spec.icon, query_params={param: value})
 
 
-def link_client(client_ip: str, label: str | None = None) -> None:
-    if client_ip and allowed("cyber"):
-        st.page_link(
-            page(CLIENT_PAGE).path,
-            label=label or f"Where {client_ip} connects",
-            icon=":material/computer:",
-            query_params={"client": client_ip},
-        )
+def link_server(server: str) -> None:
+    _link(SERVER_PAGE, "server", server, f"What relies on {server}")
+
+
+def link_client(client_ip: str) -> None:
+    _link(CLIENT_PAGE, "client", client_ip, f"Where {client_ip} connects")
+
+
+def subject(
+    param: str, label: str, find: Callable[..., list[str]], *, hint: str, missing: str
+) -> str:
+    """What a server or client page is about: the ``?param=`` of a link, or what the user
+    types into the search box, narrowed to one of the matches ``find`` returns. The page
+    stops with a hint until there is one; the choice goes back into the URL, so the view
+    can be bookmarked and shared."""
+    asked = st.query_params.get(param, "")
+    text = st.text_input(label, value=asked, key=f"{param}_search")
+    if not text.strip():
+        st.info(hint)
+        st.stop()
+    matches = run(find, text)
+    if not matches:
+        st.warning(missing.format(text=text))
+        st.stop()
+    chosen = matches[0]
+    if len(matches) > 1:
+        chosen = st.selectbox("Matches", matches, key=f"{param}_pick")
+    if chosen != asked:
+        st.query_params[param] = chosen
+    return str(chosen)
 
 
 def _privacy_key() -> bytes:

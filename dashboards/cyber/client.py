@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboards import queries
 from dashboards.formatting import number
-from dashboards.ui import download, filters, header, link_server, run, window
+from dashboards.ui import download, filters, header, link_server, run, subject, window
 
 found = window()
 f = filters(found)
@@ -16,21 +16,13 @@ header(
     found,
     f,
 )
-asked = st.query_params.get("client", "")
-text = st.text_input("Client IP address (or its start)", value=asked, key="client_search")
-if not text.strip():
-    st.info("Type an address, or follow a link from an alert.")
-    st.stop()
-matches = run(queries.find_clients, text)
-if not matches:
-    st.warning(f"No client address starts with {text!r}.")
-    st.stop()
-client = matches[0]
-if len(matches) > 1:
-    client = st.selectbox("Matching clients", matches, key="client_pick")
-if client != asked:
-    st.query_params["client"] = client
-
+client = subject(
+    "client",
+    "Client IP address (or its start)",
+    queries.find_clients,
+    hint="Type an address, or follow a link from an alert.",
+    missing="No client address starts with {text!r}.",
+)
 facts = run(queries.client_profile, client).iloc[0]
 servers = run(queries.client_reliance, client, f)
 row = st.columns(4)

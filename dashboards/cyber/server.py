@@ -8,7 +8,7 @@ import streamlit as st
 from dashboards import charts, queries
 from dashboards.formatting import number
 from dashboards.graph import reliance_graph
-from dashboards.ui import download, filters, header, link_client, run, window
+from dashboards.ui import download, filters, header, link_client, run, subject, window
 
 found = window()
 f = filters(found)
@@ -18,21 +18,13 @@ header(
     found,
     f,
 )
-asked = st.query_params.get("server", "")
-text = st.text_input("Server (host name or part of it)", value=asked, key="server_search")
-if not text.strip():
-    st.info("Type a host name, or follow a link from an alert.")
-    st.stop()
-matches = run(queries.find_servers, text)
-if not matches:
-    st.warning(f"No server's host contains {text!r}.")
-    st.stop()
-server = matches[0]
-if len(matches) > 1:
-    server = st.selectbox("Matching servers", matches, key="server_pick")
-if server != asked:
-    st.query_params["server"] = server
-
+server = subject(
+    "server",
+    "Server (host name or part of it)",
+    queries.find_servers,
+    hint="Type a host name, or follow a link from an alert.",
+    missing="No server's host contains {text!r}.",
+)
 profile = run(queries.server_profile, server)
 clients = run(queries.server_reliance, server, f)
 facts = profile.iloc[0]
