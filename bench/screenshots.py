@@ -12,23 +12,17 @@ of the waiting rules that keep the shots from being blank.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 sys.path.insert(0, str(ROOT))
 
-from rich.console import Console  # noqa: E402
 
-from certsight.building import run_build  # noqa: E402
 from certsight.settings import Home  # noqa: E402
-from certsight.simulate.config import make_config  # noqa: E402
-from certsight.simulate.run import run_simulation  # noqa: E402
 from dashboards.catalog import PAGES, PageSpec  # noqa: E402
 from tests.dashboards.browser import (  # noqa: E402
     chromium,
@@ -41,28 +35,9 @@ from tests.dashboards.browser import (  # noqa: E402
     settle,
     why_no_browser,
 )
+from tests.dashboards.fixture_home import build_fixture_home  # noqa: E402
 
 WIDTH, HEIGHT = 1600, 1000
-
-
-def demo_home(root: Path) -> Home:
-    """The dashboard tests' warehouse (tests/dashboards/conftest.py): every detector's
-    incidents in 14 days of a small simulated enterprise, built in about 15 s."""
-    config = make_config(
-        seed=11,
-        end=datetime(2026, 11, 28, tzinfo=UTC),
-        days=14,
-        requests=40_000,
-        clients=300,
-        servers=80,
-        learning_days=5,
-        incidents=2,
-    )
-    run_simulation(config, root, mode="lake")
-    home = Home(root)
-    with open(os.devnull, "w") as quiet:
-        run_build(home, learning_days=5, console=Console(file=quiet))
-    return home
 
 
 def main_pages() -> list[PageSpec]:
@@ -115,7 +90,7 @@ def main() -> int:
                 return 2
         else:
             print("building a demo home (simulated, 14 days) ...")
-            home = demo_home(work / "home")
+            home = build_fixture_home(work / "home")
         found = shoot(home.root, args.out, work)
         if found:
             print((work / "dashboard.log").read_text(errors="replace"), file=sys.stderr)

@@ -9,6 +9,7 @@ reopen; nobody waits on a build and a failed build changes nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -247,6 +248,7 @@ def _deliver(
         report.new_alerts.extend(a for a in pending if a.key in arrived)
 
 
+@functools.cache  # the project's files do not change under a running process
 def project_digest() -> str:
     """A fingerprint of the dbt project (models, macros, tests, settings): a warehouse
     built by other models is out of date even when the LAKE has not changed, so an

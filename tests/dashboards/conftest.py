@@ -7,39 +7,19 @@ every page has something to show and every number can be checked against SQL.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
-from rich.console import Console
 
-from certsight.building import run_build
 from certsight.settings import Home
-from certsight.simulate.config import make_config
-from certsight.simulate.run import run_simulation
-
-END = datetime(2026, 11, 28, tzinfo=UTC)
+from tests.dashboards.fixture_home import build_fixture_home
 
 
 @pytest.fixture(scope="session")
 def warehouse_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
-    root = tmp_path_factory.mktemp("dashboards") / "home"
-    config = make_config(
-        seed=11,
-        end=END,
-        days=14,
-        requests=40_000,
-        clients=300,
-        servers=80,
-        learning_days=5,
-        incidents=2,
-    )
-    run_simulation(config, root, mode="lake")
-    home = Home(root)
-    run_build(home, learning_days=5, console=Console(file=open(os.devnull, "w")))  # noqa: SIM115
+    home = build_fixture_home(tmp_path_factory.mktemp("dashboards") / "home")
     assert home.warehouse.exists()
     return home
 

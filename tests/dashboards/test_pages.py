@@ -252,8 +252,12 @@ def test_without_a_warehouse_pages_say_what_to_run(
         assert any("no warehouse" in i.value for i in at.info), spec.path
 
 
-def _oidc_home(root: Path) -> None:
-    (root / "certsight.toml").write_text(
+@pytest.fixture
+def signed_in_home(warehouse_home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home whose settings ask for OIDC sign-in, over the fixture's warehouse."""
+    monkeypatch.setenv("CERTSIGHT_HOME", str(tmp_path))
+    monkeypatch.setenv("CERTSIGHT_WAREHOUSE", str(warehouse_home.warehouse))
+    (tmp_path / "certsight.toml").write_text(
         """
 [dashboard.oidc]
 server_metadata_url = "https://idp.example/.well-known/openid-configuration"
@@ -264,14 +268,10 @@ cyber = ["soc"]
 management = ["board", "cio-office"]
 """
     )
+    return tmp_path
 
 
-def test_signed_out_users_see_only_the_sign_in(
-    warehouse_home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _oidc_home(tmp_path)
-    monkeypatch.setenv("CERTSIGHT_HOME", str(tmp_path))
-    monkeypatch.setenv("CERTSIGHT_WAREHOUSE", str(warehouse_home.warehouse))
+def test_signed_out_users_see_only_the_sign_in(signed_in_home: Path) -> None:
     at = _app()
     at.user = {"is_logged_in": False}
     at.run()
@@ -288,17 +288,12 @@ def test_signed_out_users_see_only_the_sign_in(
     ],
 )
 def test_users_see_the_audiences_of_their_groups(
-    warehouse_home: Any,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    signed_in_home: Path,
     groups: list[str],
     shown: str,
     hidden: str,
     headline: str,
 ) -> None:
-    _oidc_home(tmp_path)
-    monkeypatch.setenv("CERTSIGHT_HOME", str(tmp_path))
-    monkeypatch.setenv("CERTSIGHT_WAREHOUSE", str(warehouse_home.warehouse))
     at = _app()
     at.user = {"is_logged_in": True, "email": "someone@example.com", "groups": groups}
     at.run()
@@ -311,12 +306,7 @@ def test_users_see_the_audiences_of_their_groups(
         at.switch_page(hidden).run()
 
 
-def test_users_in_no_mapped_group_see_nothing(
-    warehouse_home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _oidc_home(tmp_path)
-    monkeypatch.setenv("CERTSIGHT_HOME", str(tmp_path))
-    monkeypatch.setenv("CERTSIGHT_WAREHOUSE", str(warehouse_home.warehouse))
+def test_users_in_no_mapped_group_see_nothing(signed_in_home: Path) -> None:
     at = _app()
     at.user = {"is_logged_in": True, "email": "x@example.com", "groups": ["interns"]}
     at.run()
