@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rich.console import Console
 
 from certsight.settings import Home
-from dashboards.reports.model import DEFAULT_PERIODS
 from dashboards.settings import AUDIENCES
 
 if TYPE_CHECKING:
@@ -252,6 +251,7 @@ def make_report(
     """``certsight report``: one report to ``out`` (its CSVs beside it) or to the
     configured destination; returns the locations written."""
     from dashboards.queries import data_window
+    from dashboards.reports.model import DEFAULT_PERIODS
     from warehouse.reading import open_warehouse
 
     period = period or DEFAULT_PERIODS[audience]
@@ -355,6 +355,8 @@ def _write_due(
     now: datetime,
     console: Console,
 ) -> list[str]:
+    from dashboards.reports.model import DEFAULT_PERIODS
+
     state_path = home.root / STATE_FILE
     state = _load_state(state_path)
     mine = state.setdefault(str(destination), {})
