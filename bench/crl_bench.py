@@ -20,10 +20,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from bench.results import machine, record
-from responders.crl.builder import build_crl
-from responders.pki.keys import KeyType, SigningKey, generate_key
-from responders.pki.reasons import RevocationReason
-from responders.store.base import CertificateRecord, CertStatus
+from pki.crl import build_crl
+from pki.keys import KeyType, SigningKey, generate_key
+from pki.reasons import RevocationReason
+from pki.store.base import CertificateRecord, CertStatus
 
 LIMIT_S = 5.0
 

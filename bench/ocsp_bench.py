@@ -207,10 +207,10 @@ def prepare() -> dict[str, Path]:
     from cryptography.x509 import ocsp
 
     from certsight.settings import Home
-    from responders.pki.hierarchy import init_ca
-    from responders.pki.keys import KeyType
-    from responders.pki.operations import issue_to_files, register_ca_material
-    from responders.store.sqlite import SqliteStore
+    from issuance.hierarchy import init_ca
+    from issuance.operations import issue_to_files, register_ca_material
+    from pki.keys import KeyType
+    from pki.store.sqlite import SqliteStore
 
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)

@@ -3,9 +3,10 @@ depend on them (docs/cli.md). Each command is a thin adapter over the packages."
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,28 +19,30 @@ from certsight.dashboarding import DashboardConfigError
 from certsight.querying import QueryError
 from certsight.reporting import ReportError
 from certsight.settings import Home
-from certsight.simulate.command import simulate_command, simulate_options
 from dashboards.reports.model import PERIODS
 from dashboards.settings import AUDIENCES, DashboardSettingsError
 from ingest.locking import LakeBusyError
 from ingest.schema import TABLES
 from ingest.sources import SourceError
 from ingest.storage import StorageError
-from responders.pki.hierarchy import CaExistsError, init_ca
-from responders.pki.issuance import IssuanceError
-from responders.pki.keys import KeyType
-from responders.pki.operations import (
+from issuance.crl_updater import sign_crls
+from issuance.hierarchy import CaExistsError, init_ca
+from issuance.operations import (
     AmbiguousSerialError,
     issue_to_files,
     register_ca_material,
     revoke_serial,
 )
-from responders.pki.pem import CertificateFileError
-from responders.pki.reasons import ReasonError, RevocationReason
-from responders.pki.serials import SerialFormatError, parse_serial
-from responders.store.base import StoreError
-from responders.store.factory import open_store
+from pki.certificates import IssuanceError
+from pki.keys import KeyType
+from pki.pem import CertificateFileError
+from pki.reasons import ReasonError, RevocationReason
+from pki.serials import SerialFormatError, parse_serial
+from pki.store.base import StoreError
+from pki.store.crls import open_crl_store
+from pki.store.factory import open_store
 from responders.web.server import ServerStartError
+from simulator.command import simulate_command, simulate_options
 from warehouse.dbt_runner import DbtError
 from warehouse.delivery import DeliveryConfigError
 from warehouse.networks import NetworksError
@@ -136,6 +139,7 @@ def ca_init(home: Home, base_url: str, key_type: str, org: str) -> None:
     )
     store = open_store(home.store_uri)
     register_ca_material(layout=layout, store=store, raw_dir=home.raw, now=now)
+    sign_crls(layout, store, open_crl_store(home.crl_location), utc_now)
     table = Table(title=f"CA created under {layout.root}", show_header=True)
     table.add_column("file")
     table.add_column("subject")
@@ -150,6 +154,7 @@ def ca_init(home: Home, base_url: str, key_type: str, org: str) -> None:
         f"keys: {layout.issuing_key.name}, {layout.signer_key.name} (mode 0600); "
         f"{layout.root_key.name}: move it offline in production"
     )
+    console.print(f"first CRLs signed and stored in {home.crl_location}")
 
 
 @main.command()
@@ -276,14 +281,86 @@ def serve(
     log_batch_seconds: float,
 ) -> None:
     """Serve OCSP (POST /ocsp, GET /ocsp/{request}) and CRLs (GET /crl/<ca>.crl)."""
-    from certsight.serving import runtime_config
+    from certsight.serving import crl_updater_process, runtime_config
     from responders.web.server import serve as serve_http
 
     config = runtime_config(
         home, role=role, ocsp_validity=ocsp_validity, log_batch_seconds=log_batch_seconds
     )
-    errors.print(f"serving {role} on http://{host}:{port} (home {home.root}); Ctrl-C stops")
-    serve_http(config, host=host, port=port, workers=workers)
+    with crl_updater_process(home) if "crl" in config.roles else _nothing() as updater:
+        if updater is None and "crl" in config.roles:
+            errors.print(
+                f"no CA keys in {home.pki.root}: serving the CRLs stored in "
+                f"{home.crl_location} by a CRL updater elsewhere"
+            )
+        errors.print(f"serving {role} on http://{host}:{port} (home {home.root}); Ctrl-C stops")
+        serve_http(config, host=host, port=port, workers=workers)
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
+
+
+@main.group()
+def crl() -> None:
+    """CRL signing (the issuance module's CRL updater)."""
+
+
+@crl.command("update")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="keep running: follow revocations in the store and refresh before CRLs age",
+)
+@click.option(
+    "--refresh",
+    default=3600,
+    show_default=True,
+    type=click.IntRange(60),
+    help="seconds between scheduled re-signings of each CRL",
+)
+@click.option(
+    "--validity",
+    default=86400,
+    show_default=True,
+    type=click.IntRange(120),
+    help="seconds from a CRL's thisUpdate to its nextUpdate",
+)
+@home_option
+def crl_update(home: Home, watch: bool, refresh: int, validity: int) -> None:
+    """Sign each CA's CRL and store it where the responders read it (HOME/pki/crl or
+    CERTSIGHT_CRLS). Needs the CA keys: run it where issuance runs, not on the responders."""
+    import threading
+    from datetime import timedelta
+
+    from issuance.crl_updater import CrlSettings, CrlUpdater, issuers_from_layout
+    from pki.store.feed import ChangeFeed
+
+    if refresh >= validity:
+        raise click.BadParameter("--refresh must be shorter than --validity")
+    store = open_store(home.store_uri)
+    updater = CrlUpdater(
+        issuers_from_layout(home.pki),
+        store,
+        open_crl_store(home.crl_location),
+        utc_now,
+        CrlSettings(refresh=timedelta(seconds=refresh), validity=timedelta(seconds=validity)),
+    )
+    feed = ChangeFeed(store)  # from now on: the first round signs every CRL anyway
+    for name, built in zip(updater.names, updater.update_all(), strict=True):
+        errors.print(f"CRL {name} #{built.number} ({built.entries} entries) stored")
+    if not watch:
+        store.close()
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        updater.follow(feed, stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
 
 
 @main.command()

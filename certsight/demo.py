@@ -5,7 +5,7 @@ revoked, so that both answers can be seen), two weeks of simulated enterprise tr
 (on the first run, with incidents to find), the OCSP and CRL services on 127.0.0.1,
 and every minute: ingest of the logs into the Parquet LAKE, then the warehouse build,
 its detectors and the delivery of new alerts, the reports as periods complete, the
-dashboards on 127.0.0.1:8501, and a live simulated population (certsight.live) sending
+dashboards on 127.0.0.1:8501, and a live simulated population (simulator.live) sending
 real OCSP GET/POST and CRL requests to the running responder.
 """
 
@@ -25,18 +25,18 @@ from certsight.building import summary as build_summary
 from certsight.dashboarding import remove_secrets
 from certsight.dashboarding import stop as dashboard_stop
 from certsight.ingesting import ingest_home, summary
-from certsight.live import LivePopulation, prepare_live_enterprise
 from certsight.reporting import write_due_reports
-from certsight.serving import runtime_config
+from certsight.serving import crl_updater_process, runtime_config
 from certsight.settings import Home
-from responders.pki.hierarchy import init_ca
-from responders.pki.keys import KeyType
-from responders.pki.operations import file_stem, issue_to_files, register_ca_material, revoke_serial
-from responders.pki.reasons import RevocationReason
-from responders.pki.serials import serial_hex
-from responders.store.base import CertStatus
-from responders.store.factory import open_store
+from issuance.hierarchy import init_ca
+from issuance.operations import file_stem, issue_to_files, register_ca_material, revoke_serial
+from pki.keys import KeyType
+from pki.reasons import RevocationReason
+from pki.serials import serial_hex
+from pki.store.base import CertStatus
+from pki.store.factory import open_store
 from responders.web.server import serve
+from simulator.live import LivePopulation, prepare_live_enterprise
 
 DEMO_HOSTS = ("www.demo.internal", "api.demo.internal", "legacy.demo.internal")
 REVOKED_HOST = "legacy.demo.internal"
@@ -100,8 +100,8 @@ def backfill(home: Home, console: Console, requests: int = BACKFILL_REQUESTS) ->
     """Two weeks of a simulated enterprise's traffic, ending at midnight UTC today, written
     as production would (CDN and responder logs, certificates, CRLs) so that the warehouse
     and the detectors have history to work on. Only once per home."""
-    from certsight.simulate.config import make_config
-    from certsight.simulate.run import TRUTH, run_simulation
+    from simulator.config import make_config
+    from simulator.run import TRUTH, run_simulation
 
     if requests <= 0 or (home.root / TRUTH).exists():
         return
@@ -159,7 +159,8 @@ def run_demo(home: Home, options: RunOptions, *, console: Console) -> None:
             target=_ingest_every, args=(home, INGEST_EVERY_S, stop, console), daemon=True
         )
         ingester.start()
-        serve(config, host="127.0.0.1", port=port)
+        with crl_updater_process(home):
+            serve(config, host="127.0.0.1", port=port)
     finally:
         if population is not None:
             population.stop()

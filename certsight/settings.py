@@ -6,10 +6,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from responders.pki.layout import PkiLayout
+from pki.layout import PkiLayout
 
 HOME_ENV = "CERTSIGHT_HOME"
 STORE_ENV = "CERTSIGHT_STORE"
+CRLS_ENV = "CERTSIGHT_CRLS"
 DEFAULT_HOME = Path("data")
 
 
@@ -47,3 +48,9 @@ class Home:
     def store_uri(self) -> str:
         """``CERTSIGHT_STORE`` (e.g. ``dynamodb://certsight-certificates``) or the SQLite file."""
         return os.environ.get(STORE_ENV) or str(self.pki.store)
+
+    @property
+    def crl_location(self) -> str:
+        """Where the CRL updater stores signed CRLs and the responders read them:
+        ``CERTSIGHT_CRLS`` (a folder or ``s3://bucket/prefix``) or ``HOME/pki/crl``."""
+        return os.environ.get(CRLS_ENV) or str(self.pki.crl_dir)

@@ -1,1 +1,1 @@
-"""certsight: infra."""
+"""Infrastructure as code (AWS CDK): one stack and one pipeline per module (next stage)."""

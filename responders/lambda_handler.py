@@ -1,8 +1,10 @@
 """Lambda entry point for the validation services (OCSP and CRL).
 
 Environment: ``CERTSIGHT_PKI_DIR`` (CA certificates and the signer key, packaged
-or mounted), ``CERTSIGHT_STORE`` (``dynamodb://TABLE`` in production),
-``CERTSIGHT_ROLES`` (``ocsp``, ``crl`` or ``ocsp,crl``). Access-log records go
+or mounted; no CA key), ``CERTSIGHT_STORE`` (``dynamodb://TABLE`` in production),
+``CERTSIGHT_CRLS`` (where the CRL updater stores CRLs: ``s3://BUCKET/PREFIX`` in
+production, default ``CERTSIGHT_PKI_DIR/crl``), ``CERTSIGHT_ROLES`` (``ocsp``, ``crl``
+or ``ocsp,crl``). Access-log records go
 to stdout as JSON through Powertools Logger, one per request, with the LAKE's
 field names at the top level.
 """
@@ -37,7 +39,7 @@ def _config_from_env() -> RuntimeConfig:
         roles=roles,
         ocsp_validity_s=int(os.environ.get("CERTSIGHT_OCSP_VALIDITY", "3600")),
         poll_interval_s=float(os.environ.get("CERTSIGHT_POLL_SECONDS", "2")),
-        publish_crls=False,  # the deployment package is read-only
+        crl_location=os.environ.get("CERTSIGHT_CRLS") or None,
     )
 
 

@@ -23,11 +23,13 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from certsight.settings import Home
-from responders.pki.hierarchy import init_ca
-from responders.pki.keys import KeyType
-from responders.pki.operations import issue_to_files, register_ca_material, revoke_serial
-from responders.pki.reasons import RevocationReason
-from responders.store.sqlite import SqliteStore
+from issuance.crl_updater import sign_crls
+from issuance.hierarchy import init_ca
+from issuance.operations import issue_to_files, register_ca_material, revoke_serial
+from pki.keys import KeyType
+from pki.reasons import RevocationReason
+from pki.store.crls import FolderCrlStore
+from pki.store.sqlite import SqliteStore
 
 
 def utc_now() -> datetime:
@@ -78,6 +80,7 @@ def make_home(root: Path, *, key_type: KeyType = KeyType.ec_p256, port: int = 80
         serial=made.revoked_serial,
         reason=RevocationReason.keyCompromise,
     )
+    sign_crls(home.pki, store, FolderCrlStore(home.pki.crl_dir), utc_now)
     return made
 
 

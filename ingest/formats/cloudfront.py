@@ -25,11 +25,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as pa_csv
 
-from ingest.formats.ocsp_der import RequestError, decode_get_path, decode_request, unquote_once
 from ingest.reader import decompressed, decompressed_blocks
 from ingest.rows import ObjectRows
 from ingest.schema import TABLES, TIMESTAMP
 from ingest.storage import open_arrow_stream, open_binary
+from pki.ocsp_getpath import decode_get_request, unquote_once
+from pki.ocsp_request import MalformedRequestError, request_fields
 
 FORMAT = "cloudfront"
 # The 33 fields of today's standard logs, as AWS documents them; older logs carry the
@@ -683,8 +684,8 @@ def _stem_info(stem: str) -> StemInfo:
         if not encoded:
             return StemInfo(_OCSP_OTHER, path, None, (), None)
         try:
-            decoded = decode_request(decode_get_path(encoded))
-        except RequestError as exc:
+            decoded = request_fields(decode_get_request(encoded))
+        except MalformedRequestError as exc:
             return StemInfo(_OCSP_GET, path, str(exc), (), None)
         return StemInfo(
             _OCSP_GET,

@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 
-from responders.ocsp.request import CertId
+from pki.identity import issuer_hashes, key_sha1
+from pki.keys import load_private_key
+from pki.layout import ISSUING_NAME, ROOT_NAME, PkiLayout
+from pki.ocsp_request import CertId
+from pki.pem import load_pem_certificate
 from responders.ocsp.response import ResponseSigner
-from responders.pki.hierarchy import ISSUING_NAME, ROOT_NAME
-from responders.pki.identity import issuer_hashes, key_sha1
-from responders.pki.keys import load_private_key
-from responders.pki.layout import PkiLayout
-from responders.pki.pem import load_pem_certificate
 
 log = logging.getLogger(__name__)
 SIGNER_WARNING = timedelta(days=30)

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pki.ocsp_request import MalformedRequestError, OcspRequest, check_answerable, parse_request
+from pki.reasons import RevocationReason
+from pki.serials import serial_hex
+from pki.store.base import CertificateStore, CertStatus, StoreError
 from responders.ocsp.authority import Authority, AuthorityIndex
 from responders.ocsp.cache import CachedResponse, ResponseCache
-from responders.ocsp.request import MalformedRequestError, OcspRequest, parse_request
 from responders.ocsp.response import ResponseStatus, SingleAnswer, SingleStatus, unsuccessful
-from responders.pki.reasons import RevocationReason
-from responders.pki.serials import serial_hex
-from responders.store.base import CertificateStore, CertStatus, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class OcspResponder:
 
     def _make_plan(self, data: bytes) -> _Plan | OcspResult:
         try:
-            request = parse_request(data)
+            request = check_answerable(parse_request(data))
         except MalformedRequestError as exc:
             return OcspResult(
                 unsuccessful(ResponseStatus.malformedRequest),

@@ -18,11 +18,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from responders.ocsp import der
-from responders.ocsp.request import NONCE_OID, CertId
-from responders.pki.identity import public_key_bits
-from responders.pki.keys import SigningKey, sign
-from responders.pki.reasons import RevocationReason
+from pki import der
+from pki.identity import public_key_bits
+from pki.keys import SigningKey, sign
+from pki.ocsp_request import NONCE_OID, CertId
+from pki.reasons import RevocationReason
 
 BASIC_RESPONSE_OID = "1.3.6.1.5.5.7.48.1.1"
 _ECDSA_SHA256 = der.sequence(der.oid("1.2.840.10045.4.3.2"))

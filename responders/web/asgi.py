@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from responders.accesslog.writer import BatchFileSink, LogSink
+from pki.rawlog import BatchFileSink, LogSink
 from responders.web.clientip import client_address
 from responders.web.exchange import Headers, HttpRequest
 from responders.web.runtime import Runtime, RuntimeConfig, build_runtime
@@ -77,9 +77,8 @@ class ValidationApp:
                 )
         crl = self._runtime.crl
         if crl is not None:
-            for name in crl.due():
-                crl.rebuild(name)
-            crl.rebuilt_in_background = True  # _follow_store keeps them current
+            for name in crl.names:  # read the stored CRLs before the first request
+                crl.refresh(name)
 
     def stop(self) -> None:
         for sink in self._sinks.values():
@@ -95,9 +94,6 @@ class ValidationApp:
             await asyncio.sleep(self._config.poll_interval_s)
             try:
                 runtime.sync()
-                if runtime.crl is not None:
-                    for name in runtime.crl.due():
-                        await asyncio.to_thread(runtime.crl.rebuild, name)
             except Exception:
                 log.exception("could not refresh from the certificate store")
 

@@ -17,11 +17,11 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
-from responders.accesslog.writer import event_time
-from responders.crl.service import CrlService
+from pki.ocsp_getpath import GetDecodeError, decode_get_request
+from pki.rawlog import event_time
+from responders.crl.server import CrlServer
 from responders.ocsp.responder import OcspResponder, OcspResult
 from responders.ocsp.response import ResponseStatus, unsuccessful
-from responders.web.getpath import GetDecodeError, decode_get_request
 
 OCSP_RESPONSE = "application/ocsp-response"
 _OCSP_TYPE = (b"content-type", OCSP_RESPONSE.encode())
@@ -110,7 +110,7 @@ class ValidationService:
         self,
         *,
         ocsp: OcspResponder | None,
-        crl: CrlService | None,
+        crl: CrlServer | None,
         ca_certificates: Mapping[str, bytes],
         clock: Callable[[], datetime],
         adapter: str,
@@ -211,13 +211,10 @@ class ValidationService:
             published = self._crl.current(name[: -len(".crl")])
         if published is None:
             return self._plain(request, 404, b"no such CRL\n", "crl")
-        crl = published.crl
+        crl = published
         headers = [(b"content-type", b"application/pkix-crl")]
         headers += self._cache_headers(
-            published.etag,
-            crl.this_update,
-            min(crl.next_update, published.rebuild_at),
-            self._clock(),
+            published.etag, crl.this_update, published.fresh_until, self._clock()
         )
         status, body = 200, crl.der
         if _etag_matches(request.headers.get("if-none-match"), published.etag):

@@ -1,4 +1,8 @@
-"""Assemble the validation services from a home folder: CA files, store, logs.
+"""Assemble the validation services from a home folder: CA certificates, the OCSP
+signer, the certificate store, the stored CRLs and the access logs.
+
+No CA key is read here: the OCSP role signs with the delegated signer's key, and the
+CRL role serves the bytes the issuance module's CRL updater stored.
 
 Shared by the local server (one runtime per worker process) and the Lambda
 handler (one per container), so both answer identically.
@@ -14,16 +18,15 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from responders.crl.service import CrlIssuer, CrlService, CrlSettings
+from pki.layout import ISSUING_NAME, ROOT_NAME, PkiLayout
+from pki.pem import load_pem_certificate
+from pki.store.base import CertificateStore
+from pki.store.crls import open_crl_store
+from pki.store.factory import open_store
+from pki.store.feed import ChangeFeed
+from responders.crl.server import CrlServer, CrlServerSettings
 from responders.ocsp.authority import load_authorities
 from responders.ocsp.responder import OcspResponder, ResponderSettings
-from responders.pki.hierarchy import ISSUING_NAME, ROOT_NAME
-from responders.pki.keys import load_private_key
-from responders.pki.layout import PkiLayout
-from responders.pki.pem import load_pem_certificate
-from responders.store.base import CertificateStore
-from responders.store.factory import open_store
-from responders.store.feed import ChangeFeed
 from responders.web.exchange import MAX_BODY, ValidationService
 
 ROLES = ("ocsp", "crl")
@@ -44,14 +47,14 @@ class RuntimeConfig:
     roles: tuple[str, ...] = ROLES
     ocsp_validity_s: int = 3600
     ocsp_refresh_margin_s: int | None = None  # default: a sixth of the validity, >= 60 s
-    crl_refresh_s: int = 3600
-    crl_validity_s: int = 86400
+    crl_location: str | None = None  # folder or s3:// prefix; default: pki_dir/crl
+    crl_recheck_s: float = 1.0  # how often the stored CRLs are checked for a new one
+    crl_max_age_s: int = 3600  # longest a cache may keep a CRL (capped by its nextUpdate)
     poll_interval_s: float = 1.0
     log_batch_records: int = 10_000
     log_batch_seconds: float = 60.0
     max_body: int = MAX_BODY
     max_requests_per_connection: int = 1000  # then close, so workers rebalance (as nginx)
-    publish_crls: bool = True  # write pki/crl/<ca>.crl; off where the folder is read-only
 
     def __post_init__(self) -> None:
         unknown = set(self.roles) - set(ROLES)
@@ -79,7 +82,7 @@ class Runtime:
     store: CertificateStore
     feed: ChangeFeed
     ocsp: OcspResponder | None
-    crl: CrlService | None
+    crl: CrlServer | None
     config: RuntimeConfig
 
     def sync(self) -> int:
@@ -88,8 +91,6 @@ class Runtime:
         for change in changes:
             if self.ocsp is not None:
                 self.ocsp.forget(change.issuer_key_sha1, change.serial)
-            if self.crl is not None:
-                self.crl.mark_changed(change.issuer_key_sha1)
         return len(changes)
 
 
@@ -114,18 +115,14 @@ def build_runtime(config: RuntimeConfig, *, adapter: str) -> Runtime:
     issuing = load_pem_certificate(layout.issuing_cert)
     root = load_pem_certificate(layout.root_cert)
     if "crl" in config.roles:
-        issuers = [CrlIssuer(ISSUING_NAME, issuing, load_private_key(layout.issuing_key))]
-        if layout.root_key.exists():
-            issuers.append(CrlIssuer(ROOT_NAME, root, load_private_key(layout.root_key)))
-        crl = CrlService(
-            issuers,
-            store,
+        crl = CrlServer(
+            [(ISSUING_NAME, issuing), (ROOT_NAME, root)],
+            open_crl_store(config.crl_location or str(layout.crl_dir)),
             utc_now,
-            CrlSettings(
-                refresh=timedelta(seconds=config.crl_refresh_s),
-                validity=timedelta(seconds=config.crl_validity_s),
+            CrlServerSettings(
+                recheck=timedelta(seconds=config.crl_recheck_s),
+                max_age=timedelta(seconds=config.crl_max_age_s),
             ),
-            publish_dir=layout.crl_dir if config.publish_crls else None,
         )
     der = serialization.Encoding.DER
     service = ValidationService(

@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from certsight.cli import main
-from responders.pki.reasons import RevocationReason
-from responders.store.base import CertStatus
-from responders.store.sqlite import SqliteStore
+from pki.reasons import RevocationReason
+from pki.store.base import CertStatus
+from pki.store.sqlite import SqliteStore
 
 SERIAL = re.compile(r"(?:[0-9a-f]{2})+")
 KEY_FILES = ("root-ca.key", "issuing-ca.key", "ocsp-signer.key")

@@ -12,8 +12,8 @@ from rich.console import Console
 
 from certsight.building import run_build
 from certsight.settings import Home
-from certsight.simulate.config import make_config
-from certsight.simulate.run import run_simulation
+from simulator.config import make_config
+from simulator.run import run_simulation
 
 END = datetime(2026, 11, 28, tzinfo=UTC)
 

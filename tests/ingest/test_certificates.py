@@ -11,8 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ingest.run import read_object
 from ingest.sources import find_sources
-from responders.crl.service import CrlIssuer, CrlService
-from responders.pki.keys import load_private_key
+from issuance.crl_updater import CrlIssuer, CrlUpdater
+from pki.keys import load_private_key
+from pki.store.crls import FolderCrlStore
 from tests.conftest import PkiHome
 from tests.responders.test_ocsp_core import load
 
@@ -47,19 +48,17 @@ def test_der_leaf_uses_its_authority_key_identifier(pki_home: PkiHome, tmp_path:
 
 def test_crl_entries_become_revocations(pki_home: PkiHome, tmp_path: Path) -> None:
     layout = pki_home.home.pki
-    service = CrlService(
+    updater = CrlUpdater(
         [CrlIssuer("issuing-ca", load(layout.issuing_cert), load_private_key(layout.issuing_key))],
         pki_home.store(),
+        FolderCrlStore(tmp_path / "crls"),
         lambda: NOW,
     )
-    published = service.current("issuing-ca")
-    assert published is not None
+    built = updater.update("issuing-ca")
     der_path = tmp_path / "issuing.crl"
-    der_path.write_bytes(published.crl.der)
+    der_path.write_bytes(built.der)
     pem_path = tmp_path / "issuing.crl.pem"
-    pem_path.write_bytes(
-        x509.load_der_x509_crl(published.crl.der).public_bytes(serialization.Encoding.PEM)
-    )
+    pem_path.write_bytes(x509.load_der_x509_crl(built.der).public_bytes(serialization.Encoding.PEM))
     for path in (der_path, pem_path):
         report, rows = read_object(find_sources([str(path)])[0], NOW)
         revoked = rows.rows["revocations"]

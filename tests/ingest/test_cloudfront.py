@@ -240,7 +240,7 @@ def test_fast_percent_decoding_matches_the_standard_library() -> None:
     import random
     from urllib.parse import unquote
 
-    from ingest.formats.ocsp_der import unquote_once
+    from pki.ocsp_getpath import unquote_once
 
     rng = random.Random(5)
     pieces = [

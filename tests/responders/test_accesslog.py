@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from responders.accesslog.writer import BatchFileSink, event_time
+from pki.rawlog import BatchFileSink, event_time
 
 
 def read_all(folder: Path) -> list[dict[str, object]]:

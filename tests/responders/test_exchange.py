@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from cryptography.hazmat.primitives import hashes
 
 from responders.web.exchange import HttpRequest
 from responders.web.runtime import Runtime, RuntimeConfig, build_runtime
-from tests.conftest import PkiHome, make_home
+from tests.conftest import PkiHome
 from tests.responders.test_ocsp_core import load, request_der
 
 
@@ -102,12 +100,3 @@ def test_request_ids_are_unique_and_records_carry_cloudfront_ids(pki_home: PkiHo
         assert exchange.record["cf_request_id"] == "abc=="
         ids.add(exchange.record["request_id"])
     assert len(ids) == 50
-
-
-def test_crls_are_published_only_when_asked(tmp_path: Path) -> None:
-    home = make_home(tmp_path)
-    crl_file = home.home.pki.crl_dir / "issuing-ca.crl"
-    get(runtime_for(home, publish_crls=False), "/crl/issuing-ca.crl")
-    assert not crl_file.exists()
-    get(runtime_for(home), "/crl/issuing-ca.crl")
-    assert crl_file.exists()

@@ -9,11 +9,11 @@ from cryptography.x509 import ocsp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pki.ocsp_getpath import GetDecodeError, decode_get_request
 from responders.ocsp.authority import load_authorities
 from responders.ocsp.responder import OcspResponder
 from responders.ocsp.response import ResponseStatus
 from responders.web.exchange import HttpRequest, ValidationService
-from responders.web.getpath import GetDecodeError, decode_get_request
 from tests.conftest import PkiHome
 from tests.responders.test_ocsp_core import cert_id, load, multi_request
 

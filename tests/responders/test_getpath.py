@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from responders.web.getpath import GetDecodeError, decode_get_request
+from pki.ocsp_getpath import GetDecodeError, decode_get_request
 
 DER = bytes(range(0x30, 0x30 + 50)) + b"\xfb\xff\xfe"
 

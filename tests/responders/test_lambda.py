@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.hashes import SHA1, SHA256
 from cryptography.x509 import ocsp
 
+from issuance.operations import revoke_serial
+from pki.reasons import RevocationReason
+from pki.store.sqlite import SqliteStore
 from responders import lambda_handler
-from responders.pki.operations import revoke_serial
-from responders.pki.reasons import RevocationReason
-from responders.store.sqlite import SqliteStore
 from tests.conftest import PkiHome, make_home
 
 EVENT_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")

@@ -13,12 +13,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 
+from pki.keys import KeyType
+from pki.store.base import StoreUnavailableError
+from pki.store.sqlite import SqliteStore
 from responders.ocsp.authority import load_authorities
 from responders.ocsp.responder import OcspResponder, ResponderSettings
 from responders.ocsp.response import ResponseStatus
-from responders.pki.keys import KeyType
-from responders.store.base import StoreUnavailableError
-from responders.store.sqlite import SqliteStore
 from tests.conftest import PkiHome, make_home
 
 SHA1 = hashes.SHA1()
@@ -46,7 +46,7 @@ def cert_id(
     """A CertID built with asn1crypto, to make requests cryptography cannot build."""
     import hashlib
 
-    from responders.pki.identity import public_key_bits
+    from pki.identity import public_key_bits
 
     return asn1_ocsp.CertId(
         {
@@ -224,7 +224,7 @@ def test_revocation_invalidates_the_cached_answer(tmp_path: Path) -> None:
     assert responder.respond(data).cert_ids[0]["cert_status"] == "good"
     assert responder.respond(data).cache_hit
     record = store.find_serial(home.good_serial)[0]
-    from responders.pki.reasons import RevocationReason
+    from pki.reasons import RevocationReason
 
     store.revoke(
         record.issuer_key_sha1, record.serial, datetime.now(UTC), RevocationReason.superseded

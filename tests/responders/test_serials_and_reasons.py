@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from responders.pki.reasons import RevocationReason
-from responders.pki.serials import SerialFormatError, parse_serial, serial_hex
+from pki.reasons import RevocationReason
+from pki.serials import SerialFormatError, parse_serial, serial_hex
 
 
 @pytest.mark.parametrize(

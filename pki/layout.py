@@ -1,0 +1,89 @@
+"""Where the CA material lives under ``HOME/pki``; file names are an interface."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pki.keys import KeyType
+
+# The CAs' names are file stems and URL path parts (/crl/<name>.crl): an interface.
+ROOT_NAME = "root-ca"
+ISSUING_NAME = "issuing-ca"
+
+
+@dataclass(frozen=True)
+class PkiLayout:
+    root: Path
+
+    @property
+    def root_cert(self) -> Path:
+        return self.root / "root-ca.pem"
+
+    @property
+    def root_key(self) -> Path:
+        """The root key: keep it offline in production; the CRL service re-signs the root CRL."""
+        return self.root / "root-ca.key"
+
+    @property
+    def issuing_cert(self) -> Path:
+        return self.root / "issuing-ca.pem"
+
+    @property
+    def issuing_key(self) -> Path:
+        return self.root / "issuing-ca.key"
+
+    @property
+    def signer_cert(self) -> Path:
+        return self.root / "ocsp-signer.pem"
+
+    @property
+    def signer_key(self) -> Path:
+        return self.root / "ocsp-signer.key"
+
+    @property
+    def chain(self) -> Path:
+        """Issuing CA then root: what a server sends after its leaf."""
+        return self.root / "ca-chain.pem"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "ca.json"
+
+    @property
+    def crl_dir(self) -> Path:
+        return self.root / "crl"
+
+    @property
+    def store(self) -> Path:
+        return self.root / "certificates.sqlite"
+
+    def exists(self) -> bool:
+        return self.issuing_cert.exists() or self.config.exists()
+
+    def read_config(self) -> CaConfig:
+        if not self.config.exists():
+            raise FileNotFoundError(f"no CA under {self.root}: run `certsight ca init` first")
+        data = json.loads(self.config.read_text())
+        return CaConfig(base_url=data["base_url"], key_type=KeyType(data["key_type"]))
+
+
+@dataclass(frozen=True)
+class CaConfig:
+    """Settings chosen at ``ca init`` that later issuance must repeat."""
+
+    base_url: str
+    key_type: KeyType
+
+    def to_json(self) -> str:
+        return json.dumps({"base_url": self.base_url, "key_type": self.key_type.value}, indent=2)
+
+    def ocsp_url(self) -> str:
+        return f"{self.base_url}/ocsp"
+
+    def crl_url(self, ca_name: str) -> str:
+        return f"{self.base_url}/crl/{ca_name}.crl"
+
+    def ca_cert_url(self, ca_name: str) -> str:
+        return f"{self.base_url}/ca/{ca_name}.crt"

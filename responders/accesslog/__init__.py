@@ -1,1 +1,0 @@
-"""Access logs: one JSON record per request, with the LAKE's field names."""

@@ -1,1 +1,0 @@
-"""Certificate authority material: keys, the CA hierarchy, issuance, serials and reasons."""
