@@ -103,12 +103,13 @@ def issue_ocsp_signer(
     now: datetime,
     organization: str = "certsight",
     validity: timedelta = SIGNER_VALIDITY,
+    common_name: str = "certsight OCSP Signer",
 ) -> x509.Certificate:
     """A delegated responder certificate; short-lived by design since nocheck means
     clients cannot learn of its revocation."""
     return (
         x509.CertificateBuilder()
-        .subject_name(_name("certsight OCSP Signer", organization))
+        .subject_name(_name(common_name, organization))
         .issuer_name(issuing_cert.subject)
         .public_key(signer_key.public_key())
         .serial_number(_random_serial())
@@ -178,13 +179,27 @@ def init_ca(
         organization=organization,
     )
 
+    # The root's own delegated signer answers for the issuing CA's status, so that the
+    # responder never needs the root key (RFC 6960 4.2.2.2: one signer per issuing CA).
+    root_signer_key = generate_key(key_type)
+    root_signer_cert = issue_ocsp_signer(
+        issuing_cert=root_cert,
+        issuing_key=root_key,
+        signer_key=root_signer_key,
+        now=now,
+        organization=organization,
+        common_name="certsight Root OCSP Signer",
+    )
+
     write_private_key(layout.root_key, root_key)
     write_private_key(layout.issuing_key, issuing_key)
     write_private_key(layout.signer_key, signer_key)
+    write_private_key(layout.root_signer_key, root_signer_key)
     pem = serialization.Encoding.PEM
     layout.root_cert.write_bytes(root_cert.public_bytes(pem))
     layout.issuing_cert.write_bytes(issuing_cert.public_bytes(pem))
     layout.signer_cert.write_bytes(signer_cert.public_bytes(pem))
+    layout.root_signer_cert.write_bytes(root_signer_cert.public_bytes(pem))
     layout.chain.write_bytes(issuing_cert.public_bytes(pem) + root_cert.public_bytes(pem))
     layout.crl_dir.mkdir(exist_ok=True)
     # Written last: its presence is what marks the CA as complete.

@@ -178,7 +178,7 @@ def revocation_event(record: CertificateRecord) -> dict[str, Any]:
 def register_ca_material(
     *, layout: PkiLayout, store: CertificateStore, raw_dir: Path, now: datetime
 ) -> list[CertificateRecord]:
-    """Put the issuing CA and the OCSP signer in the inventory, like any other certificate:
+    """Put the issuing CA and the OCSP signers in the inventory, like any other certificate:
     the root can then answer for the issuing CA, and reports count them."""
     root = load_pem_certificate(layout.root_cert)
     issuing = load_pem_certificate(layout.issuing_cert)
@@ -191,6 +191,14 @@ def register_ca_material(
             signer, record_for_certificate(signer, issuing, profile="ocsp-signer", now=now)
         ),
     ]
+    if layout.root_signer_cert.exists():
+        root_signer = load_pem_certificate(layout.root_signer_cert)
+        issued.append(
+            IssuedCertificate(
+                root_signer,
+                record_for_certificate(root_signer, root, profile="ocsp-signer", now=now),
+            )
+        )
     for item in issued:
         store.add(item.record)
     write_batch_files(raw_dir / "issuance", [issuance_event(item) for item in issued], now)

@@ -23,7 +23,8 @@ class PkiLayout:
 
     @property
     def root_key(self) -> Path:
-        """The root key: keep it offline in production; the CRL service re-signs the root CRL."""
+        """The root key: keep it offline in production; while it is here, the CRL updater
+        re-signs the root's CRL. The responders never read it."""
         return self.root / "root-ca.key"
 
     @property
@@ -41,6 +42,15 @@ class PkiLayout:
     @property
     def signer_key(self) -> Path:
         return self.root / "ocsp-signer.key"
+
+    @property
+    def root_signer_cert(self) -> Path:
+        """The root's delegated OCSP signer: answers for the issuing CA's own status."""
+        return self.root / "root-ocsp-signer.pem"
+
+    @property
+    def root_signer_key(self) -> Path:
+        return self.root / "root-ocsp-signer.key"
 
     @property
     def chain(self) -> Path:

@@ -114,9 +114,11 @@ class RunningServer:
         return self.process.returncode
 
 
-def start_server(home: PkiHome, *extra: str) -> RunningServer:
+def start_server(
+    home: PkiHome, *extra: str, environment: dict[str, str] | None = None
+) -> RunningServer:
     port = free_port()
-    env = {**os.environ, "CERTSIGHT_HOME": str(home.home.root)}
+    env = {**os.environ, "CERTSIGHT_HOME": str(home.home.root), **(environment or {})}
     process = subprocess.Popen(
         [
             sys.executable,

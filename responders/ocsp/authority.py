@@ -50,8 +50,9 @@ class AuthorityIndex:
 
 
 def load_authorities(layout: PkiLayout) -> AuthorityIndex:
-    """The issuing CA answered by the delegated signer; the root answered by itself
-    (when its key is on this machine) so the issuing CA's own status can be checked."""
+    """The issuing CA answered by its delegated signer, and the root by the root's delegated
+    signer where ``ca init`` made one, so the issuing CA's own status can be checked. No CA
+    key is ever read here: the responder faces the internet."""
     issuing = load_pem_certificate(layout.issuing_cert)
     signer_cert = load_pem_certificate(layout.signer_cert)
     authorities = [
@@ -61,13 +62,16 @@ def load_authorities(layout: PkiLayout) -> AuthorityIndex:
             ResponseSigner(signer_cert, load_private_key(layout.signer_key), include_cert=True),
         )
     ]
-    if layout.root_key.exists():
-        root = load_pem_certificate(layout.root_cert)
+    if layout.root_signer_key.exists():
         authorities.append(
             Authority(
                 ROOT_NAME,
-                root,
-                ResponseSigner(root, load_private_key(layout.root_key), include_cert=False),
+                load_pem_certificate(layout.root_cert),
+                ResponseSigner(
+                    load_pem_certificate(layout.root_signer_cert),
+                    load_private_key(layout.root_signer_key),
+                    include_cert=True,
+                ),
             )
         )
     soon = datetime.now(UTC) + SIGNER_WARNING

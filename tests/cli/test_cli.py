@@ -33,8 +33,8 @@ from pki.store.base import CertStatus
 from pki.store.sqlite import SqliteStore
 
 SERIAL = re.compile(r"(?:[0-9a-f]{2})+")
-KEY_FILES = ("root-ca.key", "issuing-ca.key", "ocsp-signer.key")
-CA_FILES = ("root-ca.pem", "issuing-ca.pem", "ocsp-signer.pem", *KEY_FILES)
+KEY_FILES = ("root-ca.key", "issuing-ca.key", "ocsp-signer.key", "root-ocsp-signer.key")
+CA_FILES = ("root-ca.pem", "issuing-ca.pem", "ocsp-signer.pem", "root-ocsp-signer.pem", *KEY_FILES)
 
 
 @pytest.fixture(autouse=True)
@@ -520,7 +520,7 @@ def test_no_private_key_material_in_any_output(tmp_path: Path) -> None:
     serial = outputs[2].stdout.strip().splitlines()[-1]
     outputs.append(cli("revoke", serial, "--home", root, "--reason", "keyCompromise"))
     keys = [*sorted((root / "pki").glob("*.key")), *sorted((root / "certs").glob("*.key"))]
-    assert len(keys) == 5
+    assert len(keys) == 6
     bodies: set[str] = set()
     for key in keys:
         pem_lines = key.read_text().splitlines()

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 
 from pki.keys import KeyType
+from pki.layout import PkiLayout
 from pki.store.base import StoreUnavailableError
 from pki.store.sqlite import SqliteStore
 from responders.ocsp.authority import load_authorities
@@ -251,15 +252,41 @@ def test_unknown_issuer_is_unauthorized_and_logged(
     assert result.cert_ids[0]["serial"] == other.good_serial
 
 
-def test_issuing_ca_status_is_answered_by_the_root(
+def test_issuing_ca_status_is_answered_by_the_roots_delegated_signer(
     pki_home: PkiHome, responder: OcspResponder
 ) -> None:
-    data = request_der(load(pki_home.home.pki.issuing_cert), load(pki_home.home.pki.root_cert))
+    layout = pki_home.home.pki
+    data = request_der(load(layout.issuing_cert), load(layout.root_cert))
     parsed = ocsp.load_der_ocsp_response(responder.respond(data).body)
     assert parsed.certificate_status is ocsp.OCSPCertStatus.GOOD
-    root_key = load(pki_home.home.pki.root_cert).public_key()
-    assert isinstance(root_key, ec.EllipticCurvePublicKey)
-    root_key.verify(parsed.signature, parsed.tbs_response_bytes, ec.ECDSA(hashes.SHA256()))
+    signer = load(layout.root_signer_cert)
+    assert parsed.certificates == [signer]  # delegated: the signer's certificate is included
+    signer_key = signer.public_key()
+    assert isinstance(signer_key, ec.EllipticCurvePublicKey)
+    signer_key.verify(parsed.signature, parsed.tbs_response_bytes, ec.ECDSA(hashes.SHA256()))
+    signer.verify_directly_issued_by(load(layout.root_cert))
+
+
+def test_the_responder_reads_no_ca_key(pki_home: PkiHome, tmp_path: Path) -> None:
+    """Without either CA key the responder answers for both CAs, as before."""
+    import shutil
+
+    copy = tmp_path / "pki"
+    shutil.copytree(pki_home.home.pki.root, copy)
+    layout = PkiLayout(copy)
+    layout.issuing_key.unlink()
+    layout.root_key.unlink()
+    authorities = load_authorities(layout)
+    assert [a.name for a in authorities.authorities] == ["issuing-ca", "root-ca"]
+    responder = OcspResponder(authorities, pki_home.store(), lambda: datetime.now(UTC))
+    for cert, issuer in (
+        (pki_home.good, layout.issuing_cert),
+        (layout.issuing_cert, layout.root_cert),
+    ):
+        result = responder.respond(request_der(load(cert), load(issuer)))
+        assert ocsp.load_der_ocsp_response(result.body).certificate_status is (
+            ocsp.OCSPCertStatus.GOOD
+        )
 
 
 class BrokenStore(SqliteStore):
