@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean clients browser
+.PHONY: run test test-fast lint bench clean clients browser package
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "certsight needs Python 3.11 or newer")'
@@ -43,6 +43,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# One AWS Lambda zip per deployable unit under dist/ (docs/deployment.md).
+package: $(STAMP)
+	$(BIN)/certsight package
 
 bench: $(STAMP)
 	$(BIN)/python bench/ocsp_bench.py

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from certsight.settings import Home
+from certsight.settings import CertsightSettings, Home
 from ingest.locking import exclusive
 from ingest.schema import TABLES
 from ingest.storage import location
@@ -47,9 +46,11 @@ def run_build(
     console: Console | None = None,
 ) -> BuildReport:
     console = console or Console(stderr=True)
+    settings = CertsightSettings.load(home)  # a bad setting stops the build before it starts
     lake = lake_at(lake_uri or str(home.lake))
     networks = networks_for(home, networks_csv)
-    sinks = {sink.name: sink for sink in load_sinks(home.root)}
+    context = settings.destination_context(home)
+    sinks = {sink.name: sink for sink in load_sinks(settings.alerts, context)}
     work_dir = home.root / ".warehouse"
     options = BuildOptions(
         warehouse=home.warehouse,
@@ -58,7 +59,7 @@ def run_build(
         full_refresh=full_refresh,
         run_tests=run_tests,
         learning_days=learning_days,
-        memory_limit=os.environ.get("CERTSIGHT_DUCKDB_MEMORY_LIMIT"),
+        memory_limit=settings.environment.duckdb_memory_limit,
     )
 
     def deliver(sink: str, alerts: Sequence[Alert]) -> tuple[tuple[str, ...], tuple[str, ...]]:

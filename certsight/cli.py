@@ -18,7 +18,7 @@ from rich.table import Table
 from certsight.dashboarding import DashboardConfigError
 from certsight.querying import QueryError
 from certsight.reporting import ReportError
-from certsight.settings import Home
+from certsight.settings import CertsightSettings, Home, SettingsError
 from dashboards.reports.model import PERIODS
 from dashboards.settings import AUDIENCES, DashboardSettingsError
 from ingest.locking import LakeBusyError
@@ -44,7 +44,6 @@ from pki.store.factory import open_store
 from responders.web.server import ServerStartError
 from simulator.command import simulate_command, simulate_options
 from warehouse.dbt_runner import DbtError
-from warehouse.delivery import DeliveryConfigError
 from warehouse.networks import NetworksError
 from warehouse.reading import WarehouseMissingError
 
@@ -69,7 +68,7 @@ _USER_ERRORS = (
     StorageError,
     NetworksError,
     DbtError,
-    DeliveryConfigError,
+    SettingsError,
     QueryError,
     WarehouseMissingError,
     DashboardConfigError,
@@ -543,11 +542,11 @@ def dashboard(home: Home, host: str, port: int, no_auth: bool) -> None:
         start,
         stop,
     )
-    from dashboards.settings import load_settings
 
-    check_exposure(host, load_settings(home.root), no_auth=no_auth)  # before anything else
+    settings = CertsightSettings.load(home)
+    check_exposure(host, settings.dashboard, no_auth=no_auth)  # before anything else
     check_port(host, port)
-    launch = prepare(home, host, port, no_auth=no_auth)
+    launch = prepare(home, host, port, no_auth=no_auth, settings=settings)
     if launch.signed_in:
         console.print("sign-in: OIDC; each user sees the audiences their groups map to")
     elif no_auth and host != "127.0.0.1":

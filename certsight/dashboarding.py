@@ -3,7 +3,11 @@
 Without sign-in the dashboards show who relies on whom to anyone who can reach them, so
 they bind to loopback only; a wider address needs OIDC (``[dashboard.oidc]``) or an
 explicit ``--no-auth``. Streamlit runs as a child process (it owns its event loop and
-signal handling); this module builds its command line and its secrets, nothing else.
+signal handling); this module builds its command line, its environment and its
+secrets, nothing else. The child never reads certsight.toml: it receives the validated
+``[dashboard]`` and ``[privacy]`` tables as JSON in ``CERTSIGHT_DASHBOARD_SETTINGS`` and
+the home in ``CERTSIGHT_HOME`` (``dashboards/settings.py`` reads both); the OIDC
+secrets go to Streamlit's secrets file only, readable by this user, removed on stop.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from certsight.settings import Home
+from certsight.settings import HOME_ENV, CertsightSettings, Home
 from dashboards.access import streamlit_auth_secrets
-from dashboards.settings import HOME_ENV, DashboardSettings, load_settings
+from dashboards.settings import DashboardSection
 
 APP = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
 SECRETS_FILE = Path(".certsight") / "streamlit-secrets.toml"
@@ -48,7 +52,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_exposure(host: str, settings: DashboardSettings, *, no_auth: bool) -> None:
+def check_exposure(host: str, settings: DashboardSection, *, no_auth: bool) -> None:
     if is_loopback(host) or settings.oidc is not None or no_auth:
         return
     raise DashboardConfigError(
@@ -81,14 +85,16 @@ def remove_secrets(home: Home) -> None:
     (home.root / SECRETS_FILE).unlink(missing_ok=True)
 
 
-def write_secrets(home: Home, settings: DashboardSettings) -> Path | None:
-    """Streamlit's ``[auth]`` secrets, readable by this user only, or None without OIDC
-    (a file left by an earlier configuration is removed)."""
-    if settings.oidc is None:
+def write_secrets(home: Home, settings: CertsightSettings) -> Path | None:
+    """Streamlit's ``[auth]`` secrets, from the environment variables the settings name,
+    readable by this user only, or None without OIDC (a file left by an earlier
+    configuration is removed)."""
+    oidc = settings.dashboard.oidc
+    if oidc is None:
         remove_secrets(home)
         return None
     try:
-        auth = streamlit_auth_secrets(settings.oidc, os.environ)
+        auth = streamlit_auth_secrets(oidc, settings.environment.variables)
     except ValueError as exc:
         raise DashboardConfigError(str(exc)) from exc
     path = home.root / SECRETS_FILE
@@ -97,13 +103,17 @@ def write_secrets(home: Home, settings: DashboardSettings) -> Path | None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(_toml_table("auth", auth))
-        handle.write(_toml_table("auth.client_kwargs", {"scope": settings.oidc.scope}))
+        handle.write(_toml_table("auth.client_kwargs", {"scope": oidc.scope}))
     return path
 
 
-def prepare(home: Home, host: str, port: int, *, no_auth: bool) -> Launch:
-    settings = load_settings(home.root)
-    check_exposure(host, settings, no_auth=no_auth)
+def prepare(
+    home: Home, host: str, port: int, *, no_auth: bool, settings: CertsightSettings | None = None
+) -> Launch:
+    """The command line and environment of the Streamlit child; ``settings`` are read
+    from the home when the caller has not read them already."""
+    settings = settings or CertsightSettings.load(home)
+    check_exposure(host, settings.dashboard, no_auth=no_auth)
     secrets = write_secrets(home, settings)
     argv = [
         sys.executable,
@@ -132,9 +142,14 @@ def prepare(home: Home, host: str, port: int, *, no_auth: bool) -> Launch:
     ]
     if secrets is not None:
         argv += ["--secrets.files", str(secrets)]
-    env = {**os.environ, HOME_ENV: str(home.root), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **settings.environment.variables,  # PATH, the pseudonym key, proxies, as given
+        **settings.dashboards().environment(),
+        HOME_ENV: str(home.root),
+        "PYTHONUNBUFFERED": "1",
+    }
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - display only
-    return Launch(argv, env, f"http://{shown}:{port}", settings.oidc is not None)
+    return Launch(argv, env, f"http://{shown}:{port}", settings.dashboard.oidc is not None)
 
 
 def start(launch: Launch, *, output: IO[bytes] | None = None) -> subprocess.Popen[bytes]:

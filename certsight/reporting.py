@@ -1,11 +1,7 @@
 """``certsight report`` and the reports ``certsight run`` writes on its own: the adapter
 between the pure report building (``dashboards.reports``), the home's settings, the
-warehouse (opened read-only per use) and where reports go (a folder or an S3 prefix).
-
-```toml
-[reports]
-destination = "reports"            # a folder (relative to HOME) or s3://bucket/prefix
-```
+warehouse (opened read-only per use) and where reports go: the report store of
+``[reports] destination`` (a folder or an S3 prefix, ``warehouse/destinations/``).
 
 Schedule (``write_due_reports``, called by ``certsight run`` every round):
 
@@ -22,148 +18,39 @@ What was written is remembered in ``HOME/.certsight/reports-state.json``, per de
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from certsight.settings import Home
+from certsight.settings import CertsightSettings, Home
 from dashboards.settings import AUDIENCES
+from warehouse.destinations import DeliveryError, ReportStore, build_store
+from warehouse.destinations.folder import FolderDestination, FolderSettings, write_atomically
 
 if TYPE_CHECKING:
     import duckdb
-    from mypy_boto3_s3 import S3Client
 
-SECTION = "reports"
-DEFAULT_FOLDER = "reports"
 STATE_FILE = Path(".certsight") / "reports-state.json"
 LATEST_EVERY = timedelta(minutes=15)
-_KEYS = frozenset({"destination"})
 
 
 class ReportError(ValueError):
-    """A report cannot be written as asked: settings, an empty warehouse, delivery."""
+    """A report cannot be written as asked: an empty warehouse, a failed delivery."""
 
 
-# -- settings and destinations ----------------------------------------------------------
+def destination_for(home: Home, settings: CertsightSettings) -> ReportStore[Any]:
+    """The report store of ``[reports] destination`` (``warehouse/destinations/``)."""
+    return build_store(settings.reports.destination, settings.destination_context(home))
 
 
-@dataclass(frozen=True)
-class ReportSettings:
-    destination: str  # an absolute folder, or s3://bucket/prefix
-
-
-def parse_report_settings(document: Mapping[str, Any], home: Home) -> ReportSettings:
-    table = document.get(SECTION, {})
-    if not isinstance(table, Mapping):
-        raise ReportError(f"[{SECTION}] must be a table")
-    for key in sorted(set(table) - _KEYS, key=str):
-        raise ReportError(f"[{SECTION}] {key}: unknown key (known: {', '.join(sorted(_KEYS))})")
-    value = table.get("destination", DEFAULT_FOLDER)
-    if not isinstance(value, str) or not value.strip():
-        raise ReportError(f"[{SECTION}] destination must be a folder or s3://bucket/prefix")
-    value = value.strip()
-    if value.startswith("s3://"):
-        S3Destination.parse(value)  # checked now, not at the first delivery
-        return ReportSettings(value.rstrip("/"))
-    if "://" in value:
-        raise ReportError(
-            f"[{SECTION}] destination {value!r}: only folders and s3:// are supported"
-        )
-    folder = Path(value).expanduser()
-    return ReportSettings(str(folder if folder.is_absolute() else home.root / folder))
-
-
-def load_report_settings(home: Home) -> ReportSettings:
-    from dashboards.settings import read_document
-
-    return parse_report_settings(read_document(home.root), home)
-
-
-class Destination(Protocol):
-    def write(self, name: str, data: bytes, content_type: str) -> str:
-        """Store ``data`` as ``name``, whole or not at all; returns where it went."""
-        ...
-
-
-class FolderDestination:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def __str__(self) -> str:
-        return str(self.folder)
-
-    def write(self, name: str, data: bytes, content_type: str) -> str:
-        del content_type
-        target = self.folder / name
-        temporary = self.folder / f".{name}.{os.getpid()}.tmp"
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            temporary.write_bytes(data)
-            os.replace(temporary, target)
-        except OSError as exc:
-            temporary.unlink(missing_ok=True)
-            raise ReportError(f"cannot write {target}: {exc.strerror or exc}") from exc
-        return str(target)
-
-
-class S3Destination:
-    """Objects under ``s3://bucket/prefix``. Endpoint, region and credentials come from
-    the standard AWS settings (AWS_ENDPOINT_URL, AWS_REGION, profiles, the usual chain);
-    an object appears whole or not at all, as S3 does."""
-
-    def __init__(self, uri: str, client: S3Client | None = None) -> None:
-        self.uri = uri
-        self.bucket, self.prefix = self.parse(uri)
-        self._client = client
-
-    def __str__(self) -> str:
-        return self.uri
-
-    @staticmethod
-    def parse(uri: str) -> tuple[str, str]:
-        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-        if not bucket:
-            raise ReportError(f"{uri}: name a bucket, s3://bucket/prefix")
-        return bucket, prefix.strip("/")
-
-    def client(self) -> S3Client:
-        if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            self._client = boto3.session.Session().client(
-                "s3",
-                config=Config(
-                    connect_timeout=5,
-                    read_timeout=30,
-                    retries={"mode": "standard", "total_max_attempts": 3},
-                ),
-            )
-        return self._client
-
-    def write(self, name: str, data: bytes, content_type: str) -> str:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        key = f"{self.prefix}/{name}" if self.prefix else name
-        try:
-            self.client().put_object(
-                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
-            )
-        except (BotoCoreError, ClientError) as exc:  # their messages carry no secret
-            raise ReportError(f"cannot write s3://{self.bucket}/{key}: {exc}") from exc
-        return f"s3://{self.bucket}/{key}"
-
-
-def destination_for(settings: ReportSettings) -> Destination:
-    if settings.destination.startswith("s3://"):
-        return S3Destination(settings.destination)
-    return FolderDestination(Path(settings.destination))
+def folder_for(home: Home, settings: CertsightSettings, folder: Path) -> ReportStore[Any]:
+    """A folder chosen on the command line (``--out``) instead of the configured store."""
+    chosen = FolderSettings(destination=str(folder))
+    return FolderDestination(chosen, settings.destination_context(home))
 
 
 # -- rendering --------------------------------------------------------------------------
@@ -182,21 +69,21 @@ def report_stem(audience: str, period: str, end: date) -> str:
     return f"{audience}-{period}-{end:%Y-%m-%d}"
 
 
-def privacy_key(home: Home, audience: str) -> bytes | None:
+def privacy_key(home: Home, settings: CertsightSettings, audience: str) -> bytes | None:
     """The pseudonym key when client addresses must not appear: always for management,
     for the others unless ``[privacy] pseudonymise_exports = false``."""
     from dashboards.privacy import load_key
-    from dashboards.settings import load_settings
 
-    settings = load_settings(home.root)
-    if audience == "management" or settings.privacy.pseudonymise_exports:
-        return load_key(home.root, settings.privacy.key_env)
+    privacy = settings.privacy
+    if audience == "management" or privacy.pseudonymise_exports:
+        return load_key(home.root, privacy.key_env, settings.environment.variables)
     return None
 
 
 def render(
     con: duckdb.DuckDBPyConnection,
     home: Home,
+    settings: CertsightSettings,
     *,
     audience: str,
     period: str,
@@ -215,7 +102,7 @@ def render(
         period,
         period_filters(period, end),
         generated_at=now,
-        privacy_key=privacy_key(home, audience),
+        privacy_key=privacy_key(home, settings, audience),
     )
     stem = stem or report_stem(audience, period, end)
     return RenderedReport(
@@ -227,14 +114,17 @@ def render(
     )
 
 
-def deliver(rendered: RenderedReport, destination: Destination, html_name: str) -> list[str]:
+def deliver(rendered: RenderedReport, destination: ReportStore[Any], html_name: str) -> list[str]:
     """The CSVs, then the HTML (whoever sees the page finds its tables); the locations,
-    the HTML's first."""
-    tables = [
-        destination.write(name, data, "text/csv; charset=utf-8")
-        for name, data in rendered.csvs.items()
-    ]
-    page = destination.write(html_name, rendered.html.encode(), "text/html; charset=utf-8")
+    the HTML's first. A store that fails raises ``ReportError`` with its words."""
+    try:
+        tables = [
+            destination.write(name, data, "text/csv; charset=utf-8")
+            for name, data in rendered.csvs.items()
+        ]
+        page = destination.write(html_name, rendered.html.encode(), "text/html; charset=utf-8")
+    except DeliveryError as exc:
+        raise ReportError(exc.message) from exc
     return [page, *tables]
 
 
@@ -255,10 +145,11 @@ def make_report(
     from warehouse.reading import open_warehouse
 
     period = period or DEFAULT_PERIODS[audience]
+    settings = CertsightSettings.load(home)
     destination = (
-        FolderDestination(out.absolute().parent)
+        folder_for(home, settings, out.absolute().parent)
         if out is not None
-        else destination_for(load_report_settings(home))
+        else destination_for(home, settings)
     )
     with open_warehouse(home.warehouse) as con:
         if end is None:
@@ -271,6 +162,7 @@ def make_report(
         rendered = render(
             con,
             home,
+            settings,
             audience=audience,
             period=period,
             end=end,
@@ -313,20 +205,19 @@ def _load_state(path: Path) -> dict[str, Any]:
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
-    FolderDestination(path.parent).write(
-        path.name, json.dumps(state, indent=2, sort_keys=True).encode(), "application/json"
-    )
+    write_atomically(path, json.dumps(state, indent=2, sort_keys=True).encode())
 
 
 def write_due_reports(home: Home, *, now: datetime, console: Console) -> list[str]:
     """Write what the schedule says is due (see the module's docstring); returns the HTML
     locations written (their CSVs sit beside them). A missing warehouse is not an error:
     nothing is written and that is said once. A failed delivery is printed and retried
-    on the next call; wrong ``[reports]`` settings raise ``ReportError``."""
+    on the next call; wrong settings raise ``SettingsError``."""
     from dashboards.queries import data_window
     from warehouse.reading import WarehouseMissingError, open_warehouse
 
-    destination = destination_for(load_report_settings(home))
+    settings = CertsightSettings.load(home)
+    destination = destination_for(home, settings)
     now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     try:
         with open_warehouse(home.warehouse) as con:
@@ -335,7 +226,7 @@ def write_due_reports(home: Home, *, now: datetime, console: Console) -> list[st
                 _say_once(home, console, "the warehouse holds no validation traffic yet")
                 return []
             _TOLD_MISSING.discard(str(home.root))
-            return _write_due(home, con, window, destination, now, console)
+            return _write_due(home, settings, con, window, destination, now, console)
     except WarehouseMissingError:
         _say_once(home, console, f"no warehouse yet at {home.warehouse}")
         return []
@@ -349,9 +240,10 @@ def _say_once(home: Home, console: Console, why: str) -> None:
 
 def _write_due(
     home: Home,
+    settings: CertsightSettings,
     con: duckdb.DuckDBPyConnection,
     window: dict[str, Any],
-    destination: Destination,
+    destination: ReportStore[Any],
     now: datetime,
     console: Console,
 ) -> list[str]:
@@ -359,7 +251,7 @@ def _write_due(
 
     state_path = home.root / STATE_FILE
     state = _load_state(state_path)
-    mine = state.setdefault(str(destination), {})
+    mine = state.setdefault(destination.location, {})
     due_done: dict[str, str] = mine.setdefault("due", {})
     latest_done: dict[str, str] = mine.setdefault("latest", {})
     written: list[str] = []
@@ -376,7 +268,9 @@ def _write_due(
         period = DEFAULT_PERIODS[audience]
         end = completed_period(period, now.date(), window["first_day"], window["last_day"])
         if end is not None and due_done.get(audience) != report_stem(audience, period, end):
-            rendered = render(con, home, audience=audience, period=period, end=end, now=now)
+            rendered = render(
+                con, home, settings, audience=audience, period=period, end=end, now=now
+            )
             if attempt(rendered):
                 due_done[audience] = rendered.stem
                 _save_state(state_path, state)
@@ -386,6 +280,7 @@ def _write_due(
             rendered = render(
                 con,
                 home,
+                settings,
                 audience=audience,
                 period=period,
                 end=window["last_day"],

@@ -12,10 +12,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `streamlit ru
 
 from dashboards.access import audiences_for, groups_of
 from dashboards.catalog import PAGES, START
-from dashboards.settings import AUDIENCE_TITLES, AUDIENCES, home_root, load_settings
+from dashboards.settings import AUDIENCE_TITLES, AUDIENCES, current_settings
 
 st.set_page_config(page_title="certsight", page_icon="🔐", layout="wide")
-settings = load_settings(home_root())
+settings = current_settings()  # handed over by `certsight dashboard`
 
 if settings.oidc is None:
     allowed: tuple[str, ...] = AUDIENCES

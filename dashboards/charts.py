@@ -1,5 +1,6 @@
-"""The charts pages and reports share, as Vega-Lite specs through Altair: the browser
-draws them on the dashboards, vl-convert turns them into SVG for reports, both offline."""
+"""The kinds of chart pages and reports draw, as Vega-Lite specs through Altair: the
+browser draws them on the dashboards, vl-convert turns them into SVG for reports, both
+offline. Which chart of which data is a figure of ``dashboards.figures``."""
 
 from __future__ import annotations
 
@@ -100,46 +101,3 @@ def heatmap(table: pd.DataFrame, x: str, y: str, value: str, title: str) -> alt.
         color=alt.condition(alt.datum[value] > dark, alt.value("white"), alt.value("black")),
     )
     return cast(alt.LayerChart, cells + text)
-
-
-def expiry_outlook(outlook: pd.DataFrame) -> alt.Chart:
-    """queries.expiry_outlook as one bar per week ahead, labelled by the week's first day."""
-    return stacked_bars(
-        outlook.assign(status="expiring", week=outlook["week_start"].astype(str)),
-        "week",
-        "certificates",
-        "status",
-        "Current certificates expiring per week ahead (by first day of the week)",
-        temporal=False,
-    )
-
-
-def alerts_by_detector(counts: pd.DataFrame) -> alt.Chart:
-    """queries.alert_counts as one bar per detector, stacked by severity."""
-    return stacked_bars(
-        counts,
-        "detector",
-        "alerts",
-        "severity",
-        "Open alerts by detector",
-        temporal=False,
-        scale=SEVERITY_COLOURS,
-    )
-
-
-def alerts_by_day(queue: pd.DataFrame) -> alt.Chart:
-    """queries.alert_queue counted per day of each alert's last event, by severity."""
-    by_day = (
-        queue.assign(day=queue["last_seen"].dt.floor("D"))
-        .groupby(["day", "severity"])
-        .size()
-        .reset_index(name="alerts")
-    )
-    return stacked_bars(
-        by_day,
-        "day",
-        "alerts",
-        "severity",
-        "Alerts by day of their last event",
-        scale=SEVERITY_COLOURS,
-    )

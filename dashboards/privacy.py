@@ -12,6 +12,7 @@ import hmac
 import os
 import secrets
 import time
+from collections.abc import Mapping
 from hashlib import sha256
 from pathlib import Path
 
@@ -32,10 +33,11 @@ def pseudonym(address: str, key: bytes) -> str:
     return "client-" + hmac.new(key, address.encode(), sha256).hexdigest()[:16]
 
 
-def load_key(home: Path, key_env: str) -> bytes:
-    """The key from the environment, else the home's key file, created on first use
-    readable by its owner only."""
-    from_env = os.environ.get(key_env)
+def load_key(home: Path, key_env: str, environ: Mapping[str, str] = os.environ) -> bytes:
+    """The key from the environment variable ``key_env`` (``[privacy] key_env``), else
+    the home's key file, created on first use readable by its owner only. ``environ``
+    is the caller's view of the environment (certsight passes the one it read)."""
+    from_env = environ.get(key_env)
     if from_env:
         return from_env.encode()
     path = home / KEY_FILE

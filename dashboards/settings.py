@@ -1,8 +1,18 @@
-"""The ``[dashboard]`` and ``[privacy]`` tables of ``HOME/certsight.toml``.
+"""The dashboards' settings: the models of the ``[dashboard]`` and ``[privacy]`` tables of
+``HOME/certsight.toml``, and how the app receives them.
 
-Read by the ``certsight dashboard`` command (to configure Streamlit's sign-in) and by
-the app (to map a signed-in user's groups to audiences). Secrets never live in the
-file: it names the environment variables that hold them.
+The app runs as a Streamlit child of ``certsight dashboard`` and imports nothing of
+``certsight``, which alone reads certsight.toml (with these models, as part of its
+root model). The parent hands the child two environment variables:
+
+* ``CERTSIGHT_HOME`` (``HOME_ENV``): the home folder, whose warehouse the pages read;
+* ``CERTSIGHT_DASHBOARD_SETTINGS`` (``SETTINGS_ENV``): the validated settings as JSON,
+  parsed here with the same models. Absent (the app started by other means, such as
+  Streamlit's AppTest): the defaults, no sign-in and pseudonyms on.
+
+Secrets never travel in either: the file names the environment variables that hold
+them, and the OIDC ones reach Streamlit through its secrets file (written 0600 by
+``certsight dashboard`` and removed when it stops).
 
 ```toml
 [dashboard.oidc]                  # omit the table: no sign-in, loopback only
@@ -29,164 +39,129 @@ key_env = "CERTSIGHT_PSEUDONYM_KEY"   # else a key kept in HOME/.certsight/pseud
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Self
 
-SETTINGS_FILE = "certsight.toml"
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+HOME_ENV = "CERTSIGHT_HOME"
+"""The home folder, for every certsight process (``certsight.settings`` reads it too)."""
+SETTINGS_ENV = "CERTSIGHT_DASHBOARD_SETTINGS"
+"""The validated ``DashboardSettings`` as JSON, set by ``certsight dashboard``."""
+DEFAULT_HOME = "data"
+
 AUDIENCES = ("pki", "cyber", "management")
 AUDIENCE_TITLES = {"pki": "PKI", "cyber": "Cyber defence", "management": "Management"}
-HOME_ENV = "CERTSIGHT_HOME"
+
+_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class DashboardSettingsError(ValueError):
-    """A setting is wrong; the message names it."""
+    """The app was handed settings it cannot read; the message says how to start it."""
 
 
-@dataclass(frozen=True)
-class OidcSettings:
-    server_metadata_url: str
-    client_id: str
-    client_secret_env: str
-    cookie_secret_env: str
-    redirect_uri: str
-    groups_claim: str = "groups"
-    scope: str = "openid profile email"  # some providers send groups only for a scope
+def _audience(name: str) -> str:
+    if name not in AUDIENCES:
+        raise ValueError(f"not an audience (one of {', '.join(AUDIENCES)})")
+    return name
 
 
-@dataclass(frozen=True)
-class PrivacySettings:
+def _groups(value: Any) -> Any:
+    if not isinstance(value, list | tuple) or not all(isinstance(g, str) for g in value):
+        raise ValueError("must be a list of groups (strings)")
+    return tuple(value)
+
+
+def _https(url: str) -> str:
+    if not url.startswith("https://"):
+        raise ValueError("must be an https:// URL")
+    return url
+
+
+class OidcSettings(BaseModel):
+    """``[dashboard.oidc]``: sign-in through the organisation's OIDC provider."""
+
+    model_config = _CONFIG
+
+    server_metadata_url: Annotated[Text, AfterValidator(_https)]
+    client_id: Text
+    redirect_uri: Text
+    # The names of the variables holding the secrets, not secrets.
+    client_secret_env: Text = "CERTSIGHT_OIDC_CLIENT_SECRET"  # noqa: S105
+    cookie_secret_env: Text = "CERTSIGHT_DASHBOARD_COOKIE_SECRET"  # noqa: S105
+    groups_claim: Text = "groups"
+    scope: Text = "openid profile email"  # some providers send groups only for a scope
+
+
+class PrivacySettings(BaseModel):
+    """``[privacy]``: where client addresses are replaced by keyed pseudonyms."""
+
+    model_config = _CONFIG
+
     pseudonymise_management: bool = True
     pseudonymise_exports: bool = True
-    key_env: str = "CERTSIGHT_PSEUDONYM_KEY"
+    key_env: Text = "CERTSIGHT_PSEUDONYM_KEY"
 
 
-@dataclass(frozen=True)
-class DashboardSettings:
+class DashboardSection(BaseModel):
+    """``[dashboard]``: who signs in (``oidc``) and which groups see which audience."""
+
+    model_config = _CONFIG
+
     oidc: OidcSettings | None = None
-    audiences: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    audiences: dict[
+        Annotated[str, AfterValidator(_audience)],
+        Annotated[tuple[str, ...], BeforeValidator(_groups)],
+    ] = {}
+
+    @model_validator(mode="after")
+    def _someone_sees_something(self) -> Self:
+        if self.oidc is not None and not self.audiences:
+            raise ValueError(
+                "[dashboard.oidc] is set but [dashboard.audiences] maps no group to an "
+                "audience: nobody could see anything"
+            )
+        return self
+
+
+class DashboardSettings(DashboardSection):
+    """What the app runs with: the ``[dashboard]`` table and the ``[privacy]`` table."""
+
     privacy: PrivacySettings = PrivacySettings()
 
+    def environment(self) -> dict[str, str]:
+        """The variable that hands these settings to the app's process."""
+        return {SETTINGS_ENV: self.model_dump_json()}
 
-def home_root() -> Path:
-    return Path(os.environ.get(HOME_ENV) or "data").expanduser().absolute()
+
+def home_root(environ: Mapping[str, str] = os.environ) -> Path:
+    return Path(environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().absolute()
 
 
-def read_document(home: Path) -> dict[str, Any]:
-    source = home / SETTINGS_FILE
+def current_settings(environ: Mapping[str, str] = os.environ) -> DashboardSettings:
+    """The settings ``certsight dashboard`` handed this process; the defaults without."""
+    text = environ.get(SETTINGS_ENV)
+    if not text:
+        return DashboardSettings()
     try:
-        with source.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise DashboardSettingsError(f"{source}: not valid TOML: {exc}") from exc
-    except OSError as exc:
-        raise DashboardSettingsError(f"{source}: cannot read: {exc.strerror}") from exc
-
-
-def _table(document: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = document.get(key, {})
-    if not isinstance(value, Mapping):
-        raise DashboardSettingsError(f"[{key}] must be a table")
-    return value
-
-
-def _text(table: Mapping[str, Any], name: str, where: str, default: str | None = None) -> str:
-    value = table.get(name, default)
-    if not isinstance(value, str) or not value.strip():
-        raise DashboardSettingsError(f"[{where}] {name} must be a non-empty string")
-    return value.strip()
-
-
-def _flag(table: Mapping[str, Any], name: str, where: str, default: bool) -> bool:
-    value = table.get(name, default)
-    if not isinstance(value, bool):
-        raise DashboardSettingsError(f"[{where}] {name} must be true or false")
-    return value
-
-
-_KNOWN = {
-    "dashboard": {"oidc", "audiences"},
-    "dashboard.oidc": {
-        "server_metadata_url",
-        "client_id",
-        "client_secret_env",
-        "cookie_secret_env",
-        "redirect_uri",
-        "groups_claim",
-        "scope",
-    },
-    "privacy": {"pseudonymise_management", "pseudonymise_exports", "key_env"},
-}
-
-
-def _only_known(table: Mapping[str, Any], where: str) -> None:
-    """A misspelt key is an error, not a default: `pseudonymize_exports = false` must not
-    leave exports pseudonymised while its author believes otherwise, nor the reverse."""
-    unknown = sorted(set(table) - _KNOWN[where])
-    if unknown:
+        return DashboardSettings.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+            for error in exc.errors(include_url=False)
+        )
         raise DashboardSettingsError(
-            f"[{where}] has unknown key(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(_KNOWN[where]))}"
-        )
-
-
-def parse_settings(document: Mapping[str, Any]) -> DashboardSettings:
-    dashboard = _table(document, "dashboard")
-    _only_known(dashboard, "dashboard")
-    oidc_table = dashboard.get("oidc")
-    oidc = None
-    if oidc_table is not None:
-        if not isinstance(oidc_table, Mapping):
-            raise DashboardSettingsError("[dashboard.oidc] must be a table")
-        where = "dashboard.oidc"
-        _only_known(oidc_table, where)
-        oidc = OidcSettings(
-            server_metadata_url=_text(oidc_table, "server_metadata_url", where),
-            client_id=_text(oidc_table, "client_id", where),
-            client_secret_env=_text(
-                oidc_table, "client_secret_env", where, "CERTSIGHT_OIDC_CLIENT_SECRET"
-            ),
-            cookie_secret_env=_text(
-                oidc_table, "cookie_secret_env", where, "CERTSIGHT_DASHBOARD_COOKIE_SECRET"
-            ),
-            redirect_uri=_text(oidc_table, "redirect_uri", where),
-            groups_claim=_text(oidc_table, "groups_claim", where, "groups"),
-            scope=_text(oidc_table, "scope", where, "openid profile email"),
-        )
-        if not oidc.server_metadata_url.startswith("https://"):
-            raise DashboardSettingsError(
-                "[dashboard.oidc] server_metadata_url must be an https:// URL"
-            )
-    audiences_table = dashboard.get("audiences", {})
-    if not isinstance(audiences_table, Mapping):
-        raise DashboardSettingsError("[dashboard.audiences] must be a table")
-    audiences: dict[str, tuple[str, ...]] = {}
-    for name, groups in audiences_table.items():
-        if name not in AUDIENCES:
-            raise DashboardSettingsError(
-                f"[dashboard.audiences] {name}: not an audience (one of {', '.join(AUDIENCES)})"
-            )
-        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-            raise DashboardSettingsError(f"[dashboard.audiences] {name} must be a list of groups")
-        audiences[name] = tuple(groups)
-    if oidc is not None and not audiences:
-        raise DashboardSettingsError(
-            "[dashboard.oidc] is set but [dashboard.audiences] maps no group to an audience: "
-            "nobody could see anything"
-        )
-    privacy_table = _table(document, "privacy")
-    _only_known(privacy_table, "privacy")
-    privacy = PrivacySettings(
-        pseudonymise_management=_flag(privacy_table, "pseudonymise_management", "privacy", True),
-        pseudonymise_exports=_flag(privacy_table, "pseudonymise_exports", "privacy", True),
-        key_env=_text(privacy_table, "key_env", "privacy", "CERTSIGHT_PSEUDONYM_KEY"),
-    )
-    return DashboardSettings(oidc=oidc, audiences=audiences, privacy=privacy)
-
-
-def load_settings(home: Path) -> DashboardSettings:
-    return parse_settings(read_document(home))
+            f"{SETTINGS_ENV} does not hold dashboard settings ({problems}); "
+            "start the dashboards with `certsight dashboard`"
+        ) from None

@@ -22,7 +22,7 @@ from dashboards import queries
 from dashboards.catalog import CLIENT_PAGE, SERVER_PAGE, page
 from dashboards.privacy import load_key, pseudonymise, safe_csv
 from dashboards.queries import Filters
-from dashboards.settings import home_root, load_settings
+from dashboards.settings import current_settings, home_root
 
 WAREHOUSE_ENV = "CERTSIGHT_WAREHOUSE"
 DEFAULT_DAYS = 14
@@ -221,12 +221,11 @@ def subject(
 
 
 def _privacy_key() -> bytes:
-    settings = load_settings(home_root())
-    return load_key(home_root(), settings.privacy.key_env)
+    return load_key(home_root(), current_settings().privacy.key_env)
 
 
 def for_management(table: pd.DataFrame) -> pd.DataFrame:
-    if load_settings(home_root()).privacy.pseudonymise_management:
+    if current_settings().privacy.pseudonymise_management:
         return pseudonymise(table, _privacy_key())
     return table
 
@@ -235,7 +234,7 @@ def download(table: pd.DataFrame, name: str, label: str = "Download CSV") -> Non
     """A CSV of the table, made only when clicked (formatting tens of thousands of rows
     takes a second: no page waits for it); client addresses pseudonymised unless the
     settings allow them in exports."""
-    reveal = not load_settings(home_root()).privacy.pseudonymise_exports
+    reveal = not current_settings().privacy.pseudonymise_exports
     key = b"" if reveal else _privacy_key()
 
     def contents() -> bytes:

@@ -105,7 +105,7 @@ def _report(source: SourceObject, opened: Opened, out: ObjectRows) -> SourceRepo
     )
 
 
-# Small CloudFront logs are read together (ingest/formats/cloudfront.py), up to this
+# Small CloudFront logs are read together (ingest/formats/cloudfront/), up to this
 # many bytes as stored (some 50,000 lines): enough to make the per-object cost vanish,
 # little next to the rows a run buffers before staging.
 TOGETHER_BYTES = 2 << 20

@@ -7,7 +7,8 @@ import json
 
 import streamlit as st
 
-from dashboards import charts, queries
+from dashboards import queries, show
+from dashboards.figures import alerts
 from dashboards.ui import download, filters, header, link_client, link_server, run, window
 
 found = window()
@@ -89,4 +90,4 @@ with evidence:
     except ValueError:
         st.code(str(detail["evidence"]))
 
-st.altair_chart(charts.alerts_by_day(queue), width="stretch")
+show.figure(alerts.by_day(queue))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import charts, queries
-from dashboards.formatting import number
-from dashboards.ui import download, filters, header, link_server, run, window
+from dashboards import show
+from dashboards.figures.exposure import Exposure
+from dashboards.ui import filters, header, link_server, run, window
 
 found = window()
 f = filters(found)
@@ -18,41 +18,14 @@ header(
     found,
     f,
 )
-risky = run(queries.risky_validations, f)
-counts = run(queries.risky_clients, f)
-row = st.columns(3)
-for column, risk, meaning in (
-    (row[0], "revoked", "Clients validating revoked certificates"),
-    (row[1], "unknown", "Clients validating unknown certificates"),
-    (row[2], "expired", "Clients validating expired certificates"),
-):
-    column.metric(meaning, number(counts[risk]))
-if risky.empty:
-    st.success("No revoked, unknown or expired certificate was validated in this period.")
-else:
-    st.dataframe(risky, hide_index=True, width="stretch")
-    download(risky, "risky-validations")
-    for server in risky["server"].dropna().unique()[:5]:
-        link_server(str(server))
+numbers = Exposure.fetch(run, f)
+show.kpis(numbers.risky_clients())
+show.table(numbers.risky_table())
+for server in numbers.risky["server"].dropna().unique()[:5]:
+    link_server(str(server))
 
 left, right = st.columns(2)
 with left:
-    edges = run(queries.new_edges_daily, f)
-    if edges.empty:
-        st.info("No new client-server pair in this period.")
-    else:
-        st.altair_chart(
-            charts.stacked_bars(edges, "day", "new_edges", "kind", "New client-server edges"),
-            width="stretch",
-        )
+    show.figure(numbers.new_edges())
 with right:
-    matrix = run(queries.zone_matrix, f)
-    if matrix.empty:
-        st.info("No validation of a known server in this period.")
-    else:
-        st.altair_chart(
-            charts.heatmap(
-                matrix, "server_zone", "client_zone", "requests", "Validations zone to zone"
-            ),
-            width="stretch",
-        )
+    show.figure(numbers.zones())

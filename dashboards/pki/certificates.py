@@ -5,76 +5,34 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import charts, queries
-from dashboards.formatting import number
-from dashboards.ui import download, filters, header, link_server, run, window
+from dashboards import queries, show
+from dashboards.figures import certificates
+from dashboards.figures.certificates import EXPIRING_DAYS, Certificates
+from dashboards.ui import filters, header, link_server, run, window
 
 found = window()
 f = filters(found)
-header(
-    "PKI · Certificates and renewals",
-    "Certificates under management by CA, profile and key algorithm; issuance and renewal "
-    "volume; renewals on time or late; what expires next.",
-    found,
-    f,
-)
+header("PKI · Certificates and renewals", certificates.INTRO, found, f)
 
-managed = run(queries.certificates_managed, f)
-timing = run(queries.renewal_timing, f)
-ahead = run(queries.expiries_ahead, f, 30)
-renewals = int(timing["renewals"].sum()) if not timing.empty else 0
-on_time = int(timing.loc[timing["renewal_timing"] == "on_time", "renewals"].sum())
-row = st.columns(4)
-row[0].metric("Certificates under management", number(int(managed["certificates"].sum())))
-row[1].metric("Renewals in the period", number(renewals))
-row[2].metric(
-    "Renewed on time",
-    number(100.0 * on_time / renewals, " %") if renewals else "–",
-    help="At least a tenth of the previous certificate's life left at renewal.",
-)
-row[3].metric("Expiring within 30 days, not renewed", number(len(ahead)), delta_color="inverse")
+numbers = Certificates.fetch(run, f)
+show.kpis(numbers.kpis())
 
-left, middle, right = st.columns(3)
-for column, field, title in (
-    (left, "ca", "By CA"),
-    (middle, "profile", "By profile"),
-    (right, "key_algorithm", "By key algorithm"),
-):
-    grouped = managed.groupby(field, dropna=False)["certificates"].sum().reset_index()
-    column.altair_chart(charts.bars(grouped, field, "certificates", title), width="stretch")
+for column, chart in zip(st.columns(3), numbers.managed_by(), strict=True):
+    with column:
+        show.figure(chart)
 
 left, right = st.columns([2, 1])
 with left:
-    daily = run(queries.issuance_daily, f)
-    if daily.empty:
-        st.info("No certificate was issued in this period.")
-    else:
-        st.altair_chart(
-            charts.stacked_bars(
-                daily, "day", "certificates", "renewal_timing", "Issuance and renewals per day"
-            ),
-            width="stretch",
-        )
+    show.figure(numbers.issuance())
 with right:
-    st.markdown("**Renewal timing**")
-    st.dataframe(timing, hide_index=True, width="stretch")
-    st.caption(
-        "on_time: at least a tenth of the old certificate's life left; late: less; "
-        "after_expiry: the server ran on an expired certificate."
-    )
+    timing = numbers.timing_table()
+    st.markdown(f"**{timing.title}**")
+    show.table(timing, exported=False)
 
 st.subheader("Expiries ahead")
-outlook = run(queries.expiry_outlook, f)
-st.altair_chart(
-    charts.expiry_outlook(outlook),
-    width="stretch",
-)
-st.markdown("**Expiring within 30 days of the period's end, not renewed yet**")
-if ahead.empty:
-    st.success("No current certificate expires within 30 days of the period's end.")
-else:
-    st.dataframe(ahead, hide_index=True, width="stretch")
-    download(ahead, "expiring-30-days")
+show.figure(certificates.outlook(run(queries.expiry_outlook, f)))
+st.markdown(f"**Expiring within {EXPIRING_DAYS} days of the period's end, not renewed yet**")
+show.table(numbers.expiring_table())
 
 st.subheader("Find a certificate")
 text = st.text_input(

@@ -1,8 +1,9 @@
 """Offline reports: each audience's dashboard pages as one self-contained HTML file, plus
 CSV files of the tables behind it, for people who read their mail rather than dashboards.
 
-Pure building only (no Streamlit, no files, no settings): ``sections`` asks
-``dashboards.queries`` what the pages ask and arranges it per audience, ``svg`` renders the
+Pure building only (no Streamlit, no files, no settings): ``sections`` builds the pages'
+figures (``dashboards.figures``) and arranges them per audience (``pki``, ``cyber``,
+``management``; ``evidence`` keeps client addresses pseudonymous), ``svg`` renders the
 shared Altair charts offline with vl-convert, ``html`` writes the page and the CSVs. The
 adapter that reads settings, opens the warehouse and delivers is ``certsight.reporting``.
 """

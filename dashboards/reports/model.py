@@ -1,20 +1,17 @@
 """What a report is made of, independent of how it is drawn: sections of KPIs, charts and
-tables, for one audience and one period."""
+tables (the figures of ``dashboards.figures``), for one audience and one period."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dashboards.figures.model import Figure, Kpi, Table
 from dashboards.queries import Filters
 from dashboards.settings import AUDIENCE_TITLES, AUDIENCES
 
-if TYPE_CHECKING:
-    import altair as alt
-    import pandas as pd
-
-__all__ = ["AUDIENCES", "DEFAULT_PERIODS", "PERIODS"]
+__all__ = ["AUDIENCES", "DEFAULT_PERIODS", "PERIODS", "Figure", "Kpi", "Table"]
 
 PERIODS = ("week", "month")
 DEFAULT_PERIODS = {"pki": "week", "cyber": "week", "management": "month"}
@@ -28,39 +25,6 @@ def period_filters(period: str, end: date) -> Filters:
     if period == "month":
         return Filters(end.replace(day=1), end)
     raise ValueError(f"not a period: {period!r} (one of {', '.join(PERIODS)})")
-
-
-@dataclass(frozen=True)
-class Kpi:
-    """One headline number, already formatted; management's carry the previous period."""
-
-    label: str
-    value: str
-    help: str | None = None
-    previous: str | None = None
-    delta: str | None = None
-
-
-@dataclass(frozen=True)
-class Figure:
-    """A chart of ``dashboards.charts``, or the sentence that replaces it when there is
-    nothing to draw."""
-
-    title: str
-    chart: alt.TopLevelMixin | None
-    empty: str = "Nothing to show in this period."
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table shown (its first ``shown`` rows) and exported whole as ``<stem>-<name>.csv``."""
-
-    name: str
-    title: str
-    frame: pd.DataFrame
-    shown: int = 20
-    caption: str | None = None
-    empty: str = "No rows in this period."
 
 
 @dataclass(frozen=True)

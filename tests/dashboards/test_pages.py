@@ -12,6 +12,7 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from certsight.settings import CertsightSettings, Home
 from dashboards.catalog import PAGES, START, page
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
@@ -254,7 +255,8 @@ def test_without_a_warehouse_pages_say_what_to_run(
 
 @pytest.fixture
 def signed_in_home(warehouse_home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A home whose settings ask for OIDC sign-in, over the fixture's warehouse."""
+    """A home whose settings ask for OIDC sign-in, over the fixture's warehouse, handed to
+    the app the way `certsight dashboard` hands them (the app reads no settings file)."""
     monkeypatch.setenv("CERTSIGHT_HOME", str(tmp_path))
     monkeypatch.setenv("CERTSIGHT_WAREHOUSE", str(warehouse_home.warehouse))
     (tmp_path / "certsight.toml").write_text(
@@ -268,6 +270,8 @@ cyber = ["soc"]
 management = ["board", "cio-office"]
 """
     )
+    for name, value in CertsightSettings.load(Home(tmp_path)).dashboards().environment().items():
+        monkeypatch.setenv(name, value)
     return tmp_path
 
 

@@ -22,13 +22,11 @@ from rich.console import Console
 
 from certsight.cli import main
 from certsight.reporting import (
-    ReportError,
     completed_period,
-    load_report_settings,
     make_report,
     write_due_reports,
 )
-from certsight.settings import Home
+from certsight.settings import CertsightSettings, Home, SettingsError
 from dashboards.privacy import pseudonym
 from dashboards.queries import Filters
 from dashboards.reports.html import render_html
@@ -337,12 +335,12 @@ def test_missing_warehouse_and_bad_settings_are_user_errors(tmp_path: Path) -> N
     assert result.exit_code == 1
     assert "certsight build" in result.stderr
     (tmp_path / "certsight.toml").write_text('[reports]\ndestination = "ftp://x"\n')
-    with pytest.raises(ReportError, match="only folders and s3://"):
-        load_report_settings(Home(tmp_path))
+    with pytest.raises(SettingsError, match=r"reports\.destination: only folders and s3://"):
+        CertsightSettings.load(Home(tmp_path))
     (tmp_path / "certsight.toml").write_text('[reports]\nfolder = "x"\n')
     result = CliRunner().invoke(main, ["report", "--home", str(tmp_path), "--audience", "pki"])
     assert result.exit_code == 1
-    assert "[reports] folder: unknown key" in result.stderr
+    assert f"{tmp_path / 'certsight.toml'}: reports.folder: unknown key" in result.stderr
 
 
 def test_delivery_to_an_s3_prefix(home: Home, aws_env: str) -> None:

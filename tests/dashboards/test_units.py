@@ -20,18 +20,23 @@ from certsight.dashboarding import (
     remove_secrets,
     write_secrets,
 )
-from certsight.settings import Home
+from certsight.settings import CertsightSettings, Home, SettingsError
 from dashboards import queries
 from dashboards.access import audiences_for, groups_of, streamlit_auth_secrets
 from dashboards.graph import reliance_graph
 from dashboards.privacy import load_key, pseudonym, pseudonymise, safe_csv
-from dashboards.settings import DashboardSettingsError, parse_settings
+from dashboards.settings import DashboardSettings
 
 OIDC = {
     "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
     "client_id": "certsight",
     "redirect_uri": "https://certsight.example/oauth2callback",
 }
+
+
+def parse_settings(document: dict[str, object]) -> DashboardSettings:
+    """What the app would run with, given this certsight.toml."""
+    return CertsightSettings.parse(document).dashboards()
 
 
 def test_settings_default_to_no_sign_in_and_pseudonyms() -> None:
@@ -41,24 +46,54 @@ def test_settings_default_to_no_sign_in_and_pseudonyms() -> None:
 
 
 @pytest.mark.parametrize(
-    ("document", "message"),
+    ("document", "key", "message"),
     [
-        ({"dashboard": {"oidc": {**OIDC}}}, "maps no group"),
+        ({"dashboard": {"oidc": {**OIDC}}}, "dashboard", "maps no group"),
         (
             {"dashboard": {"oidc": {**OIDC, "server_metadata_url": "http://idp/x"}}},
+            "dashboard.oidc.server_metadata_url",
             "https://",
         ),
-        ({"dashboard": {"oidc": {"client_id": "x"}}}, "server_metadata_url"),
-        ({"dashboard": {"audiences": {"board": ["x"]}}}, "not an audience"),
-        ({"dashboard": {"audiences": {"pki": "pki-team"}}}, "list of groups"),
-        ({"privacy": {"pseudonymise_exports": "yes"}}, "true or false"),
-        ({"privacy": {"pseudonymize_exports": False}}, "unknown key"),
-        ({"dashboard": {"oidc": {**OIDC, "secret": "x"}}}, "unknown key"),
+        (
+            {"dashboard": {"oidc": {"client_id": "x"}}},
+            "dashboard.oidc.server_metadata_url",
+            "is required",
+        ),
+        (
+            {"dashboard": {"audiences": {"board": ["x"]}}},
+            "dashboard.audiences.board",
+            "not an audience",
+        ),
+        (
+            {"dashboard": {"audiences": {"pki": "pki-team"}}},
+            "dashboard.audiences.pki",
+            "list of groups",
+        ),
+        (
+            {"privacy": {"pseudonymise_exports": "yes"}},
+            "privacy.pseudonymise_exports",
+            "true or false",
+        ),
+        (
+            {"privacy": {"pseudonymize_exports": False}},
+            "privacy.pseudonymize_exports",
+            "unknown key (did you mean pseudonymise_exports?)",
+        ),
+        (
+            {"dashboard": {"oidc": {**OIDC, "secret": "x"}}},
+            "dashboard.oidc.secret",
+            "unknown key; secrets never go in certsight.toml",
+        ),
     ],
 )
-def test_bad_settings_name_what_is_wrong(document: dict[str, object], message: str) -> None:
-    with pytest.raises(DashboardSettingsError, match=message):
+def test_bad_settings_name_what_is_wrong(
+    document: dict[str, object], key: str, message: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
         parse_settings(document)
+    assert caught.value.key == key
+    assert str(caught.value).startswith(f"certsight.toml: {key}: ")
+    assert message in str(caught.value)
 
 
 def test_groups_map_to_audiences() -> None:
@@ -87,10 +122,11 @@ def test_streamlit_secrets_come_from_the_environment_never_the_file(tmp_path: Pa
     assert auth["client_secret"] == "s3cr3t" and auth["client_id"] == "certsight"
 
 
-def test_secrets_file_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CERTSIGHT_OIDC_CLIENT_SECRET", 'se"cret')
-    monkeypatch.setenv("CERTSIGHT_DASHBOARD_COOKIE_SECRET", "cookie")
-    settings = parse_settings({"dashboard": {"oidc": OIDC, "audiences": {"pki": ["p"]}}})
+def test_secrets_file_is_private(tmp_path: Path) -> None:
+    environ = {"CERTSIGHT_OIDC_CLIENT_SECRET": 'se"cret', "CERTSIGHT_DASHBOARD_COOKIE_SECRET": "c"}
+    settings = CertsightSettings.parse(
+        {"dashboard": {"oidc": OIDC, "audiences": {"pki": ["p"]}}}, environ=environ
+    )
     path = write_secrets(Home(tmp_path), settings)
     assert path is not None
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -104,15 +140,15 @@ def test_secrets_file_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_exposure_rules() -> None:
-    none = parse_settings({})
+    none = CertsightSettings.parse({}).dashboard
     check_exposure("127.0.0.1", none, no_auth=False)
     check_exposure("::1", none, no_auth=False)
     check_exposure("localhost", none, no_auth=False)
     with pytest.raises(DashboardConfigError, match="without sign-in"):
         check_exposure("0.0.0.0", none, no_auth=False)
     check_exposure("0.0.0.0", none, no_auth=True)
-    signed = parse_settings({"dashboard": {"oidc": OIDC, "audiences": {"pki": ["p"]}}})
-    check_exposure("10.1.2.3", signed, no_auth=False)
+    signed = CertsightSettings.parse({"dashboard": {"oidc": OIDC, "audiences": {"pki": ["p"]}}})
+    check_exposure("10.1.2.3", signed.dashboard, no_auth=False)
 
 
 def test_dashboard_command_refuses_a_wide_address_without_sign_in(tmp_path: Path) -> None:
@@ -186,6 +222,13 @@ def test_user_text_never_becomes_sql(warehouse: duckdb.DuckDBPyConnection) -> No
     assert queries.find_certificates(warehouse, hostile).empty
     assert queries.server_reliance(warehouse, hostile, _all(warehouse)).empty
     assert queries.alert_detail(warehouse, hostile).empty
+    # What a link's ?server= / ?client= carries reaches these too.
+    assert queries.server_profile(warehouse, hostile).empty
+    assert queries.server_alerts(warehouse, hostile).empty
+    assert queries.client_profile(warehouse, hostile).empty
+    assert queries.client_reliance(warehouse, hostile, _all(warehouse)).empty
+    assert queries.client_alerts(warehouse, hostile).empty
+    assert queries.alert_evidence(warehouse, [hostile]).empty
     assert warehouse.execute("select count(*) from alerts").fetchone() != (0,)
 
 
@@ -195,6 +238,21 @@ def test_unused_parameters_are_not_sent() -> None:
         "start": 1,
         "zones": [],
     }
+
+
+def test_every_query_is_found_by_its_name() -> None:
+    """The pages' cache runs a query by its name on ``dashboards.queries``: a query of a
+    subject module that the package does not export would fail only when a page asks it."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    for info in pkgutil.iter_modules(queries.__path__):
+        module = importlib.import_module(f"{queries.__name__}.{info.name}")
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            asks = next(iter(inspect.signature(function).parameters), None) == "con"
+            if asks and function.__module__ == module.__name__:
+                assert getattr(queries, name) is function, f"{info.name}.{name}"
 
 
 def test_filters_narrow_by_zone_and_ca(warehouse: duckdb.DuckDBPyConnection) -> None:

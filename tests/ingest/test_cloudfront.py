@@ -94,7 +94,7 @@ def read_ahead(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     """Both ways of reading CSV blocks: ahead on a second thread (large objects) and on
     the reading thread (small ones, such as hourly logs)."""
     limit = 0 if request.param == "read ahead" else 1 << 60
-    monkeypatch.setattr("ingest.formats.cloudfront.SMALL_OBJECT", limit)
+    monkeypatch.setattr("ingest.formats.cloudfront.reading.SMALL_OBJECT", limit)
 
 
 @pytest.mark.parametrize("era", sorted(ERAS))

@@ -1,1 +1,1 @@
-"""Tests of the warehouse: models, detectors and alert delivery."""
+"""Tests of the warehouse: models, detectors, alert delivery and its destinations."""

@@ -1,0 +1,78 @@
+"""Lambda entry point of the publishing unit: for now, the CA certificates.
+
+Invoked on a schedule (EventBridge Scheduler) and after a CA change is deployed: it
+publishes the root and issuing CA certificates (DER ``<name>.crt``, ``ca-bundle.pem``,
+``ca-manifest.json``) where relying parties and the CDN fetch them. Unchanged files are
+not rewritten, so most invocations write nothing.
+
+Environment: ``CERTSIGHT_PKI_DIR`` (``root-ca.pem`` and ``issuing-ca.pem``: certificates
+only; this function never reads or needs a key), ``CERTSIGHT_PUBLISH`` (a folder, or
+``s3://BUCKET/PREFIX`` with endpoint and credentials from the standard AWS settings).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from pki.layout import ISSUING_NAME, ROOT_NAME, PkiLayout
+from pki.pem import load_pem_certificate
+from publishing.cacerts import (
+    CaCertificate,
+    Destination,
+    FolderDestination,
+    PublishError,
+    S3Destination,
+    publish_ca_certificates,
+)
+
+logger = Logger(service="certsight-publishing", level="INFO")
+
+
+def _setting(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(
+            f"set {name} for the publishing function (CERTSIGHT_PKI_DIR, CERTSIGHT_PUBLISH)"
+        )
+    return value
+
+
+def load_ca_certificates(layout: PkiLayout) -> list[CaCertificate]:
+    """Root first, then the issuing CA: the order of the PEM bundle."""
+    return [
+        CaCertificate(ROOT_NAME, load_pem_certificate(layout.root_cert)),
+        CaCertificate(ISSUING_NAME, load_pem_certificate(layout.issuing_cert)),
+    ]
+
+
+def open_destination(location: str) -> Destination:
+    """A folder path or ``s3://bucket[/prefix]``."""
+    if location.startswith("s3://"):
+        import boto3  # only when asked for: the folder destination needs no AWS SDK
+
+        bucket, _, prefix = location.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise PublishError("s3:// publishing location needs a bucket: s3://BUCKET[/PREFIX]")
+        return S3Destination(bucket, prefix, boto3.session.Session().client("s3"))
+    if "://" in location:
+        raise PublishError(f"unsupported publishing location {location!r}: use a folder or s3://")
+    return FolderDestination(Path(location))
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    cas = load_ca_certificates(PkiLayout(Path(_setting("CERTSIGHT_PKI_DIR"))))
+    report = publish_ca_certificates(cas, open_destination(_setting("CERTSIGHT_PUBLISH")))
+    summary = {
+        "location": report.location,
+        "written": list(report.written),
+        "unchanged": list(report.unchanged),
+    }
+    logger.info(
+        "ca certificates published", extra={**summary, "trigger": event.get("source", "direct")}
+    )
+    return summary
