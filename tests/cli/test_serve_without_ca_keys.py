@@ -54,7 +54,8 @@ def test_validation_host_serves_ocsp_and_stored_crls_without_ca_keys(tmp_path: P
     shutil.copytree(issuance.home.pki.root, validation_root / "pki")
     for key in ("issuing-ca.key", "root-ca.key"):
         (validation_root / "pki" / key).unlink()
-    assert sorted(p.name for p in (validation_root / "pki").glob("*.key")) == ["ocsp-signer.key"]
+    keys = sorted(p.name for p in (validation_root / "pki").glob("*.key"))
+    assert keys == ["ocsp-signer.key", "root-ocsp-signer.key"]  # the delegated signers only
     validation = PkiHome(Home(validation_root), Path(), "", Path(), "")
 
     server = start_server(validation, environment=shared)

@@ -1,0 +1,86 @@
+"""What every command shares: the consoles, the clock, ``--home`` and the errors a user
+can fix (printed as one line, exit 1; anything else is a bug and keeps its traceback)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from certsight.dashboarding import DashboardConfigError
+from certsight.querying import QueryError
+from certsight.reporting import ReportError
+from certsight.settings import Home, SettingsError
+from dashboards.settings import DashboardSettingsError
+from ingest.locking import LakeBusyError
+from ingest.sources import SourceError
+from ingest.storage import StorageError
+from issuance.hierarchy import CaExistsError
+from issuance.operations import AmbiguousSerialError
+from pki.certificates import IssuanceError
+from pki.pem import CertificateFileError
+from pki.reasons import ReasonError
+from pki.serials import SerialFormatError
+from pki.store.base import StoreError
+from responders.web.server import ServerStartError
+from warehouse.dbt_runner import DbtError
+from warehouse.networks import NetworksError
+from warehouse.reading import WarehouseMissingError
+
+console = Console()
+errors = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Errors a user can fix; anything else is a bug and keeps its traceback.
+_USER_ERRORS = (
+    CaExistsError,
+    CertificateFileError,
+    FileExistsError,
+    FileNotFoundError,
+    IssuanceError,
+    SerialFormatError,
+    StoreError,
+    AmbiguousSerialError,
+    ReasonError,
+    ServerStartError,
+    SourceError,
+    LakeBusyError,
+    StorageError,
+    NetworksError,
+    DbtError,
+    SettingsError,
+    QueryError,
+    WarehouseMissingError,
+    DashboardConfigError,
+    DashboardSettingsError,
+    ReportError,
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def home_option(command: F) -> F:
+    """``--home DIR`` on every command, after its name (env CERTSIGHT_HOME, default ./data)."""
+
+    @click.option(
+        "--home",
+        "home_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="certsight home (env CERTSIGHT_HOME, default ./data)",
+    )
+    @functools.wraps(command)
+    def wrapper(*args: Any, home_dir: Path | None, **kwargs: Any) -> Any:
+        try:
+            return command(*args, home=Home.resolve(home_dir), **kwargs)
+        except _USER_ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]

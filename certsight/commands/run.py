@@ -1,0 +1,50 @@
+"""``certsight run``: the whole stack on 127.0.0.1, what ``make run`` starts."""
+
+from __future__ import annotations
+
+import click
+
+from certsight.commands.common import console, home_option
+from certsight.settings import Home
+
+
+@click.command()
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--backfill-requests",
+    default=300_000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="OCSP requests of simulated history on the first run (0: none)",
+)
+@click.option(
+    "--dashboard-port",
+    default=8501,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="port of the dashboards on 127.0.0.1 (0: no dashboards)",
+)
+@click.option(
+    "--live-rate",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 200.0),
+    help="OCSP and CRL requests per second from the live simulated population (0: none)",
+)
+@home_option
+def run(
+    home: Home, port: int, backfill_requests: int, dashboard_port: int, live_rate: float
+) -> None:
+    """The whole stack on 127.0.0.1, on embedded defaults: what `make run` starts."""
+    from certsight.demo import RunOptions, run_demo
+
+    run_demo(
+        home,
+        RunOptions(
+            port=port,
+            backfill_requests=backfill_requests,
+            dashboard_port=dashboard_port,
+            live_rate=live_rate,
+        ),
+        console=console,
+    )

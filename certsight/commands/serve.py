@@ -1,0 +1,69 @@
+"""``certsight serve``: the validation server, and the CRL updater beside it where the CA
+keys are."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import click
+
+from certsight.commands.common import errors, home_option
+from certsight.settings import Home
+
+
+@click.command()
+@click.argument("role", type=click.Choice(["ocsp", "crl", "all"]), default="all")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="server processes sharing the port",
+)
+@click.option(
+    "--ocsp-validity",
+    default=3600,
+    show_default=True,
+    type=click.IntRange(120),
+    help="seconds from thisUpdate to nextUpdate",
+)
+@click.option(
+    "--log-batch-seconds",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="longest wait before an access-log batch is written under HOME/raw",
+)
+@home_option
+def serve(
+    home: Home,
+    role: str,
+    host: str,
+    port: int,
+    workers: int,
+    ocsp_validity: int,
+    log_batch_seconds: float,
+) -> None:
+    """Serve OCSP (POST /ocsp, GET /ocsp/{request}) and CRLs (GET /crl/<ca>.crl)."""
+    from certsight.serving import crl_updater_process, runtime_config
+    from responders.web.server import serve as serve_http
+
+    config = runtime_config(
+        home, role=role, ocsp_validity=ocsp_validity, log_batch_seconds=log_batch_seconds
+    )
+    with crl_updater_process(home) if "crl" in config.roles else _nothing() as updater:
+        if updater is None and "crl" in config.roles:
+            errors.print(
+                f"no CA keys in {home.pki.root}: serving the CRLs stored in "
+                f"{home.crl_location} by a CRL updater elsewhere"
+            )
+        errors.print(f"serving {role} on http://{host}:{port} (home {home.root}); Ctrl-C stops")
+        serve_http(config, host=host, port=port, workers=workers)
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
