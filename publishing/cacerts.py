@@ -4,8 +4,8 @@ Certificates in, files out: each CA as DER ``<name>.crt`` (the ``caIssuers`` URL
 every issued certificate points at ``/ca/<name>.crt``, and RFC 5280 4.2.2.1 wants one
 DER certificate there), one PEM bundle ``ca-bundle.pem`` for trust stores, and a JSON
 manifest ``ca-manifest.json`` with each file's SHA-256 so that a download can be
-checked. The destination is passed in (a folder, or an S3 prefix with a client the
-caller made): this module never imports boto3.
+checked. The destination is passed in (``pki.store.objects``: a folder, or an S3 prefix
+with a client the caller made): this module never imports boto3.
 
 Publishing is idempotent: a file whose content is already there is not written again,
 so a scheduled run changes nothing (no new S3 version, no CDN invalidation, no new
@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from pki.store.base import StoreError
+from pki.store.objects import ObjectStore, ObjectStoreError, check_name
+
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    pass
 
 BUNDLE_NAME = "ca-bundle.pem"
 MANIFEST_NAME = "ca-manifest.json"
@@ -37,7 +38,6 @@ MEDIA_TYPES = {
     ".pem": "application/x-pem-file",
     ".json": "application/json",
 }
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class PublishError(Exception):
@@ -57,20 +57,11 @@ class PublishReport:
     unchanged: tuple[str, ...]
 
 
-class Destination(Protocol):
-    """Where published files go; names are flat (no folders)."""
-
-    location: str
-
-    def read(self, name: str) -> bytes | None: ...
-
-    def write(self, name: str, data: bytes, media_type: str) -> None: ...
-
-
 def _checked(name: str) -> str:
-    if not _NAME.fullmatch(name) or ".." in name:
-        raise PublishError(f"not a file name to publish: {name!r}")
-    return name
+    try:
+        return check_name(name)
+    except ObjectStoreError:
+        raise PublishError(f"not a file name to publish: {name!r}") from None
 
 
 def _sha256(data: bytes) -> str:
@@ -123,92 +114,27 @@ def render(cas: Sequence[CaCertificate]) -> dict[str, bytes]:
     return files
 
 
-def publish(files: Mapping[str, bytes], destination: Destination) -> PublishReport:
-    """Write each file whose content differs from what the destination holds."""
+def publish(files: Mapping[str, bytes], destination: ObjectStore) -> PublishReport:
+    """Write each file whose content differs from what the destination holds (the files
+    are a few KiB: comparing bytes is cheaper to get right than ETags, which are no MD5
+    under SSE-KMS)."""
     written, unchanged = [], []
-    for name, data in files.items():
-        if destination.read(name) == data:
-            unchanged.append(name)
-            continue
-        destination.write(
-            name, data, MEDIA_TYPES.get(Path(name).suffix, "application/octet-stream")
-        )
-        written.append(name)
+    try:
+        for name, data in files.items():
+            held = destination.get(name)
+            if held is not None and held.data == data:
+                unchanged.append(name)
+                continue
+            destination.put(
+                name, data, MEDIA_TYPES.get(Path(name).suffix, "application/octet-stream")
+            )
+            written.append(name)
+    except StoreError as exc:
+        raise PublishError(str(exc)) from exc
     return PublishReport(destination.location, tuple(written), tuple(unchanged))
 
 
 def publish_ca_certificates(
-    cas: Sequence[CaCertificate], destination: Destination
+    cas: Sequence[CaCertificate], destination: ObjectStore
 ) -> PublishReport:
     return publish(render(cas), destination)
-
-
-class FolderDestination:
-    """``<folder>/<name>``, each replaced atomically (write, fsync, rename): a web server
-    serving the folder hands out the old file or the new one, never half of one."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.location = str(folder)
-
-    def read(self, name: str) -> bytes | None:
-        path = self.folder / _checked(name)
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise PublishError(f"cannot read {path}: {exc.strerror or exc}") from exc
-
-    def write(self, name: str, data: bytes, media_type: str) -> None:
-        target = self.folder / _checked(name)
-        temporary = self.folder / f".{name}.{os.getpid()}.tmp"
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with temporary.open("wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            temporary.chmod(0o644)  # public material, served as it is
-            os.replace(temporary, target)
-        except OSError as exc:
-            temporary.unlink(missing_ok=True)
-            raise PublishError(f"cannot write {target}: {exc.strerror or exc}") from exc
-
-
-class S3Destination:
-    """``s3://bucket/prefix/<name>``, with the media type a CDN passes on to clients."""
-
-    def __init__(self, bucket: str, prefix: str, client: S3Client) -> None:
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
-        self.location = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
-        self._client = client
-
-    def _key(self, name: str) -> str:
-        return f"{self.prefix}/{_checked(name)}" if self.prefix else _checked(name)
-
-    def read(self, name: str) -> bytes | None:
-        """The current bytes (the files are a few KiB: comparing bytes is cheaper to get
-        right than ETags, which are no MD5 under SSE-KMS)."""
-        try:
-            reply = self._client.get_object(Bucket=self.bucket, Key=self._key(name))
-            return reply["Body"].read()
-        except Exception as exc:
-            if _missing(exc):
-                return None
-            raise PublishError(f"cannot read {self.location}/{name}: {exc}") from exc
-
-    def write(self, name: str, data: bytes, media_type: str) -> None:
-        try:
-            self._client.put_object(
-                Bucket=self.bucket, Key=self._key(name), Body=data, ContentType=media_type
-            )
-        except Exception as exc:
-            raise PublishError(f"cannot write {self.location}/{name}: {exc}") from exc
-
-
-def _missing(exc: Exception) -> bool:
-    response: Any = getattr(exc, "response", None)
-    code = (response or {}).get("Error", {}).get("Code")
-    return code in {"404", "NoSuchKey", "NotFound"}

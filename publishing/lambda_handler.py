@@ -21,14 +21,8 @@ from aws_lambda_powertools import Logger
 
 from pki.layout import ISSUING_NAME, ROOT_NAME, PkiLayout
 from pki.pem import load_pem_certificate
-from publishing.cacerts import (
-    CaCertificate,
-    Destination,
-    FolderDestination,
-    PublishError,
-    S3Destination,
-    publish_ca_certificates,
-)
+from pki.store.objects import ObjectStore, ObjectStoreError, open_object_store
+from publishing.cacerts import CaCertificate, PublishError, publish_ca_certificates
 
 logger = Logger(service="certsight-publishing", level="INFO")
 
@@ -50,18 +44,12 @@ def load_ca_certificates(layout: PkiLayout) -> list[CaCertificate]:
     ]
 
 
-def open_destination(location: str) -> Destination:
+def open_destination(location: str) -> ObjectStore:
     """A folder path or ``s3://bucket[/prefix]``."""
-    if location.startswith("s3://"):
-        import boto3  # only when asked for: the folder destination needs no AWS SDK
-
-        bucket, _, prefix = location.removeprefix("s3://").partition("/")
-        if not bucket:
-            raise PublishError("s3:// publishing location needs a bucket: s3://BUCKET[/PREFIX]")
-        return S3Destination(bucket, prefix, boto3.session.Session().client("s3"))
-    if "://" in location:
-        raise PublishError(f"unsupported publishing location {location!r}: use a folder or s3://")
-    return FolderDestination(Path(location))
+    try:
+        return open_object_store(location)
+    except ObjectStoreError as exc:
+        raise PublishError(f"publishing location: {exc}") from exc
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:

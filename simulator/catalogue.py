@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 from asn1crypto import ocsp as asn1_ocsp
 
+from pki.serials import serial_hex
 from simulator.inventory import Certificates
 from simulator.pki import Authority
 
@@ -101,12 +102,6 @@ class Catalogue:
             issuer_sha1=pa.array([i[2] or "" for i in found], pa.string()),
             issuer_known=np.array([i[2] is not None for i in found], bool),
         )
-
-
-def serial_hex(serial: int) -> str:
-    """Lowercase hex, even number of digits: the LAKE's spelling."""
-    digits = format(serial, "x")
-    return digits if len(digits) % 2 == 0 else "0" + digits
 
 
 def inventory_catalogue(certificates: Certificates, issuing: tuple[Authority, ...]) -> Catalogue:

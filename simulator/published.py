@@ -21,8 +21,8 @@ from cryptography import x509
 from ingest.schema import TABLES, TIMESTAMP
 from issuance.operations import issuance_event
 from pki.certificates import IssuedCertificate
+from pki.serials import serial_hex
 from pki.store.base import CertificateRecord
-from simulator.catalogue import serial_hex
 from simulator.config import DAY_US, HOUR_US, from_us
 from simulator.delivery import Crls
 from simulator.enterprise import Enterprise

@@ -28,7 +28,7 @@ from issuance.hierarchy import init_ca
 from issuance.operations import issue_to_files, register_ca_material, revoke_serial
 from pki.keys import KeyType
 from pki.reasons import RevocationReason
-from pki.store.crls import FolderCrlStore
+from pki.store.crls import open_crl_store
 from pki.store.sqlite import SqliteStore
 
 
@@ -80,7 +80,7 @@ def make_home(root: Path, *, key_type: KeyType = KeyType.ec_p256, port: int = 80
         serial=made.revoked_serial,
         reason=RevocationReason.keyCompromise,
     )
-    sign_crls(home.pki, store, FolderCrlStore(home.pki.crl_dir), utc_now)
+    sign_crls(home.pki, store, open_crl_store(str(home.pki.crl_dir)), utc_now)
     return made
 
 

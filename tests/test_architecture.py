@@ -108,6 +108,12 @@ VIOLATIONS = [
         "from certsight import settings\n",
         "-> certsight",
     ),
+    Violation(
+        "intelligence-packages-are-independent",
+        "dashboards.violation",
+        "from warehouse import reading\n",
+        "-> warehouse",
+    ),
 ]
 
 

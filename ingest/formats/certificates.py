@@ -16,29 +16,16 @@ import re
 from datetime import datetime
 from typing import Any
 
-from asn1crypto import keys as asn1_keys
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from ingest.rows import ObjectRows
+from pki.identity import key_sha1, public_key_bits
 from pki.serials import serial_hex
 
 _PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
 CERTIFICATE_LABELS = {b"CERTIFICATE", b"TRUSTED CERTIFICATE", b"X509 CERTIFICATE"}
 CRL_LABELS = {b"X509 CRL"}
-
-
-def key_bits(cert: x509.Certificate) -> bytes:
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    bits: bytes = asn1_keys.PublicKeyInfo.load(spki)["public_key"].contents[1:]
-    return bits
-
-
-def key_sha1(cert: x509.Certificate) -> str:
-    return hashlib.sha1(key_bits(cert)).hexdigest()  # noqa: S324 - RFC 6960 identifier
 
 
 def key_algorithm(cert: x509.Certificate) -> str:
@@ -154,7 +141,7 @@ def read_certificates(data: bytes, fmt: str, out: ObjectRows, now: datetime) -> 
 def issuer_row(cert: x509.Certificate, origin: dict[str, Any], position: int) -> dict[str, Any]:
     """The ``issuers`` row of a CA certificate: the names and key hashes CertIDs carry."""
     name = cert.subject.public_bytes()
-    bits = key_bits(cert)
+    bits = public_key_bits(cert)
     return {
         "issuer_key_sha1": hashlib.sha1(bits).hexdigest(),  # noqa: S324 - RFC 6960
         "subject": cert.subject.rfc4514_string(),

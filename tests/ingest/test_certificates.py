@@ -13,7 +13,7 @@ from ingest.run import read_object
 from ingest.sources import find_sources
 from issuance.crl_updater import CrlIssuer, CrlUpdater
 from pki.keys import load_private_key
-from pki.store.crls import FolderCrlStore
+from pki.store.crls import open_crl_store
 from tests.conftest import PkiHome
 from tests.responders.test_ocsp_core import load
 
@@ -51,7 +51,7 @@ def test_crl_entries_become_revocations(pki_home: PkiHome, tmp_path: Path) -> No
     updater = CrlUpdater(
         [CrlIssuer("issuing-ca", load(layout.issuing_cert), load_private_key(layout.issuing_key))],
         pki_home.store(),
-        FolderCrlStore(tmp_path / "crls"),
+        open_crl_store(str(tmp_path / "crls")),
         lambda: NOW,
     )
     built = updater.update("issuing-ca")

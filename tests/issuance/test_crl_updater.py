@@ -12,7 +12,7 @@ from issuance.crl_updater import SETTLE, CrlIssuer, CrlSettings, CrlUpdater
 from pki.certificates import issue_certificate
 from pki.keys import KeyType, generate_key, load_private_key
 from pki.reasons import RevocationReason
-from pki.store.crls import FolderCrlStore
+from pki.store.crls import open_crl_store
 from tests.conftest import make_home
 from tests.responders.test_ocsp_core import Clock, load
 
@@ -51,7 +51,7 @@ def test_crl_lists_every_revocation_and_numbers_increase(tmp_path: Path) -> None
             )
             expected[issued.certificate.serial_number] = reason
     clock = Clock()
-    crls = FolderCrlStore(tmp_path / "published")
+    crls = open_crl_store(str(tmp_path / "published"))
     updater = CrlUpdater(
         [CrlIssuer("issuing-ca", issuing, key)],
         store,
@@ -113,7 +113,7 @@ def test_crl_numbers_survive_a_new_updater(tmp_path: Path) -> None:
     numbers = []
     for _ in range(3):
         updater = CrlUpdater(
-            [issuer], home.store(), FolderCrlStore(tmp_path / "crl"), lambda: datetime.now(UTC)
+            [issuer], home.store(), open_crl_store(str(tmp_path / "crl")), lambda: datetime.now(UTC)
         )
         numbers.append(updater.update("issuing-ca").number)
     assert numbers == sorted(numbers) and len(set(numbers)) == 3

@@ -17,12 +17,12 @@ import pytest
 from cryptography import x509
 
 from pki.pem import CertificateFileError
+from pki.store.objects import FolderObjectStore
 from publishing import lambda_handler
 from publishing.cacerts import (
     BUNDLE_NAME,
     MANIFEST_NAME,
     CaCertificate,
-    FolderDestination,
     PublishError,
     publish_ca_certificates,
     render,
@@ -87,13 +87,13 @@ def test_folder_publishing_writes_once_and_then_leaves_files_alone(
     pki_home: PkiHome, tmp_path: Path
 ) -> None:
     folder = tmp_path / "published"
-    first = publish_ca_certificates(cas_of(pki_home), FolderDestination(folder))
+    first = publish_ca_certificates(cas_of(pki_home), FolderObjectStore(folder))
     assert first.written == tuple(ALL_FILES)
     assert first.unchanged == ()
     before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()}
     assert sorted(before) == sorted(ALL_FILES)  # no temporary file left behind
 
-    again = publish_ca_certificates(cas_of(pki_home), FolderDestination(folder))
+    again = publish_ca_certificates(cas_of(pki_home), FolderObjectStore(folder))
     assert again.written == ()
     assert again.unchanged == tuple(ALL_FILES)
     after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()}
@@ -102,11 +102,11 @@ def test_folder_publishing_writes_once_and_then_leaves_files_alone(
 
 def test_a_changed_ca_rewrites_only_what_depends_on_it(pki_home: PkiHome, tmp_path: Path) -> None:
     folder = tmp_path / "published"
-    publish_ca_certificates(cas_of(pki_home), FolderDestination(folder))
+    publish_ca_certificates(cas_of(pki_home), FolderObjectStore(folder))
     root, _ = cas_of(pki_home)
     renewed = CaCertificate("issuing-ca", load(pki_home.home.pki.signer_cert))
 
-    report = publish_ca_certificates([root, renewed], FolderDestination(folder))
+    report = publish_ca_certificates([root, renewed], FolderObjectStore(folder))
     assert report.unchanged == ("root-ca.crt",)
     assert report.written == ("issuing-ca.crt", BUNDLE_NAME, MANIFEST_NAME)
     assert (folder / "issuing-ca.crt").read_bytes() == render([root, renewed])["issuing-ca.crt"]
@@ -178,10 +178,10 @@ def test_handler_refuses_unknown_locations_and_missing_settings(
 ) -> None:
     monkeypatch.setenv("CERTSIGHT_PKI_DIR", str(certificates_only))
     monkeypatch.setenv("CERTSIGHT_PUBLISH", "ftp://example.test/ca")
-    with pytest.raises(PublishError, match="unsupported publishing location"):
+    with pytest.raises(PublishError, match="publishing location: unsupported location"):
         lambda_handler.handler({}, None)
     monkeypatch.setenv("CERTSIGHT_PUBLISH", "s3://")
-    with pytest.raises(PublishError, match="needs a bucket"):
+    with pytest.raises(PublishError, match="names no bucket"):
         lambda_handler.handler({}, None)
     monkeypatch.delenv("CERTSIGHT_PUBLISH")
     with pytest.raises(RuntimeError, match="CERTSIGHT_PUBLISH"):

@@ -18,7 +18,7 @@ from pki.crl import build_crl
 from pki.keys import KeyType, generate_key, load_private_key
 from pki.layout import PkiLayout
 from pki.store.base import StoreUnavailableError
-from pki.store.crls import CrlStoreError, FolderCrlStore, StoredCrl
+from pki.store.crls import CrlStore, CrlStoreError, StoredCrl, open_crl_store
 from responders.crl.server import CrlServer, CrlServerSettings
 from responders.web.runtime import RuntimeConfig, build_runtime
 from tests.conftest import PkiHome, make_home
@@ -57,7 +57,7 @@ def test_runtime_without_ca_keys_serves_stored_crls(tmp_path: Path) -> None:
     assert runtime.ocsp is not None
 
 
-def _updater(home: PkiHome, crls: FolderCrlStore, clock: Clock) -> CrlUpdater:
+def _updater(home: PkiHome, crls: CrlStore, clock: Clock) -> CrlUpdater:
     layout = home.home.pki
     issuer = CrlIssuer(
         "issuing-ca", load(layout.issuing_cert), load_private_key(layout.issuing_key)
@@ -68,7 +68,7 @@ def _updater(home: PkiHome, crls: FolderCrlStore, clock: Clock) -> CrlUpdater:
 def test_a_new_stored_crl_is_served_after_the_recheck(tmp_path: Path) -> None:
     home = make_home(tmp_path)
     clock = Clock()
-    crls = FolderCrlStore(tmp_path / "crls")
+    crls = open_crl_store(str(tmp_path / "crls"))
     updater = _updater(home, crls, clock)
     first = updater.update("issuing-ca")
     server = CrlServer(
@@ -92,7 +92,7 @@ def test_a_new_stored_crl_is_served_after_the_recheck(tmp_path: Path) -> None:
 def test_a_crl_not_signed_by_the_named_ca_is_refused(tmp_path: Path) -> None:
     home = make_home(tmp_path)
     clock = Clock()
-    crls = FolderCrlStore(tmp_path / "crls")
+    crls = open_crl_store(str(tmp_path / "crls"))
     good = _updater(home, crls, clock).update("issuing-ca")
     server = CrlServer([("issuing-ca", load(home.home.pki.issuing_cert))], crls, clock)
     assert server.current("issuing-ca") is not None
@@ -114,7 +114,7 @@ def test_a_crl_not_signed_by_the_named_ca_is_refused(tmp_path: Path) -> None:
 class _BrokenStore:
     location = "broken://"
 
-    def __init__(self, inner: FolderCrlStore) -> None:
+    def __init__(self, inner: CrlStore) -> None:
         self.inner = inner
         self.broken = False
 
@@ -135,7 +135,7 @@ class _BrokenStore:
 def test_an_unreadable_store_keeps_the_last_crl(tmp_path: Path) -> None:
     home = make_home(tmp_path)
     clock = Clock()
-    inner = FolderCrlStore(tmp_path / "crls")
+    inner = open_crl_store(str(tmp_path / "crls"))
     built = _updater(home, inner, clock).update("issuing-ca")
     store = _BrokenStore(inner)
     server = CrlServer([("issuing-ca", load(home.home.pki.issuing_cert))], store, clock)
@@ -147,7 +147,7 @@ def test_an_unreadable_store_keeps_the_last_crl(tmp_path: Path) -> None:
 
 
 def test_folder_store_refuses_names_that_leave_it(tmp_path: Path) -> None:
-    crls = FolderCrlStore(tmp_path)
+    crls = open_crl_store(str(tmp_path))
     for name in ("../x", "a/b", "", ".hidden"):
         with pytest.raises(CrlStoreError):
             crls.put(name, b"x")

@@ -8,9 +8,9 @@ destination = "reports"          # the default; relative to HOME unless absolute
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from pki.store.objects import FolderObjectStore, ObjectStoreError
 from warehouse.destinations.base import (
     Context,
     DeliveryError,
@@ -29,16 +29,12 @@ class FolderSettings(DestinationSettings):
 
 
 def write_atomically(target: Path, data: bytes) -> None:
-    """Write a hidden temporary file beside ``target`` and rename it over ``target``:
-    a reader sees the old file or the new one, never half of one."""
-    temporary = target.parent / f".{target.name}.{os.getpid()}.tmp"
+    """A reader sees the old file or the new one, never half of one (``pki.store.objects``
+    writes, fsyncs and renames); ``OSError`` when it cannot be written."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_bytes(data)
-        os.replace(temporary, target)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-        raise
+        FolderObjectStore(target.parent).put(target.name, data, "application/octet-stream")
+    except ObjectStoreError as exc:
+        raise OSError(str(exc)) from exc
 
 
 class FolderDestination(ReportStore[FolderSettings]):
@@ -59,10 +55,7 @@ class FolderDestination(ReportStore[FolderSettings]):
         return str(self.folder)
 
     def write(self, name: str, data: bytes, content_type: str) -> str:
-        del content_type  # a file system keeps no media type
-        target = self.folder / name
         try:
-            write_atomically(target, data)
-        except OSError as exc:
-            raise DeliveryError(self.name, f"cannot write {target}: {exc.strerror or exc}") from exc
-        return str(target)
+            return FolderObjectStore(self.folder).put(name, data, content_type)
+        except ObjectStoreError as exc:
+            raise DeliveryError(self.name, str(exc)) from exc

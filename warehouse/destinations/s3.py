@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator
 
+from pki.store.objects import ObjectStoreError, S3ObjectStore, split_s3_uri
 from warehouse.destinations.base import (
     Context,
     DeliveryError,
@@ -28,15 +29,13 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
-def split_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/prefix`` -> ``(bucket, prefix)``, the prefix without slashes around."""
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    return bucket, prefix.strip("/")
-
-
 def _s3_uri(value: str) -> str:
-    if not value.startswith("s3://") or not split_uri(value)[0]:
-        raise ValueError("name a bucket: s3://bucket/prefix")
+    try:
+        if not value.startswith("s3://"):
+            raise ObjectStoreError(value)
+        split_s3_uri(value)
+    except ObjectStoreError:
+        raise ValueError("name a bucket: s3://bucket/prefix") from None
     return value.rstrip("/")
 
 
@@ -64,7 +63,7 @@ class S3Destination(ReportStore[S3Settings]):
     ) -> None:
         super().__init__(settings, context, name=name)
         self.uri = settings.destination
-        self.bucket, self.prefix = split_uri(self.uri)
+        self.bucket, self.prefix = split_s3_uri(self.uri)
         self._client = client
 
     @property
@@ -87,13 +86,8 @@ class S3Destination(ReportStore[S3Settings]):
         return self._client
 
     def write(self, name: str, data: bytes, content_type: str) -> str:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        key = f"{self.prefix}/{name}" if self.prefix else name
+        objects = S3ObjectStore(self.bucket, self.prefix, self.client())
         try:
-            self.client().put_object(
-                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
-            )
-        except (BotoCoreError, ClientError) as exc:  # their messages carry no secret
-            raise DeliveryError(self.name, f"cannot write s3://{self.bucket}/{key}: {exc}") from exc
-        return f"s3://{self.bucket}/{key}"
+            return objects.put(name, data, content_type)
+        except ObjectStoreError as exc:  # botocore's messages carry no secret
+            raise DeliveryError(self.name, str(exc)) from exc
