@@ -5,7 +5,8 @@ A fresh interpreter that cannot see the venv (``python -S -I -B``) gets the unpa
 zip first on ``sys.path`` and, second, the venv's copies of the distributions the
 Lambda runtime provides (what AWS puts beside /var/task). ``-B``: as in Lambda's
 read-only /var/task, no bytecode is written beside the unit's sources, so only the
-bytecode shipped in the zip can spare a compile.
+bytecode shipped in the zip can spare a compile. Of the environment, only what a test
+hands over gets in (as Lambda sets only the function's variables and its own).
 """
 
 from __future__ import annotations
@@ -122,3 +123,37 @@ print("MODULES " + json.dumps(
     {"handler": module.__file__, "files": files, "path": sys.path, "compiled": compiled}
 ))
 """
+
+
+# The ingest function's work on one SQS batch, and which numpy and pyarrow did it: the
+# zip's own (a fallback version, when the venv's has no wheel for Lambda), not the venv's.
+INGEST_SCRIPT = """
+import json
+from ingest import lambda_handler
+import numpy, pyarrow
+result = lambda_handler.handler(json.loads(sys.argv[3]), None)
+print("RESULT " + json.dumps({
+    "result": result,
+    "versions": {"numpy": numpy.__version__, "pyarrow": pyarrow.__version__},
+    "files": {"numpy": numpy.__file__, "pyarrow": pyarrow.__file__},
+}))
+"""
+
+
+@dataclass(frozen=True)
+class IngestAnswer:
+    result: dict[str, Any]  # what the handler returned to SQS
+    versions: dict[str, str]  # numpy and pyarrow __version__, as imported in the sandbox
+    files: dict[str, str]  # where they were imported from
+
+
+def ingest_in_sandbox(
+    unit_dir: Path, runtime_dir: Path, event: dict[str, Any], env: dict[str, str]
+) -> IngestAnswer:
+    """The ingest handler run on ``event`` in the sandbox, with the function's
+    environment ``env`` (``CERTSIGHT_LAKE`` and the AWS settings)."""
+    done = lambda_python(unit_dir, runtime_dir, INGEST_SCRIPT, json.dumps(event), env=env)
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+    data = json.loads(line.removeprefix("RESULT "))
+    return IngestAnswer(dict(data["result"]), dict(data["versions"]), dict(data["files"]))

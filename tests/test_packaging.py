@@ -7,11 +7,17 @@ tags and by the ELF files' own symbol versions), every module has bytecode for t
 Python, and each unit's handler is imported by a fresh interpreter that cannot see the
 venv (tests/lambda_sandbox.py), without compiling any module of the zip. The
 validation unit then answers real OCSP requests from that folder, with a PKI folder
-holding no CA key. A build from a wheelhouse is checked with the network cut off.
+holding no CA key, and the ingest unit, whose numpy and pyarrow fall back to older
+versions (the venv's publish no manylinux2014 wheels), ingests a real SQS batch of S3
+notifications on moto's server into a LAKE that is read back. A build from a
+wheelhouse is checked with the network cut off. How a version is chosen when the
+venv's has no wheel is tested on made-up distributions, through pip from a local
+wheelhouse and with a stand-in for pip.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -22,18 +28,25 @@ import re
 import struct
 import subprocess
 import sys
+import uuid
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import boto3
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
+from packaging.requirements import Requirement
 from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
+from packaging.version import Version
+from pyarrow import fs as pafs
 
 from certsight.commands.package import package_command
 from certsight.packaging import (
@@ -43,7 +56,9 @@ from certsight.packaging import (
     BuiltUnit,
     Closure,
     DependencyError,
+    InstallError,
     LambdaTarget,
+    NoMatchingWheel,
     PackagingError,
     Staging,
     Unit,
@@ -53,13 +68,23 @@ from certsight.packaging import (
     build_units,
     compatibility_problems,
     content_sha256,
+    install_with_fallbacks,
     lambda_target,
+    project_specifiers,
     resolve,
 )
+from ingest.lake import Lake
+from ingest.lambda_handler import handle as handle_ingest_batch
 from tests.conftest import PkiHome, make_home
+from tests.ingest.conftest import as_lines, responder_records, write_jsonl
+from tests.ingest.test_cloudfront import FIELDS_33 as CLOUDFRONT_FIELDS
+from tests.ingest.test_cloudfront import cloudfront_stem, write_log
+from tests.ingest.test_cloudfront import line as cloudfront_line
+from tests.ingest.test_lambda_ingest import s3_message
 from tests.lambda_sandbox import (
     IMPORT_SCRIPT,
     answer_ocsp_in_sandbox,
+    ingest_in_sandbox,
     lambda_python,
     pki_without_ca_keys,
     runtime_provided_copy,
@@ -71,6 +96,8 @@ from tests.responders.test_lambda import (
     ocsp_response_of,
     v2_event,
 )
+from tests.responders.test_ocsp_core import load as load_certificate
+from tests.responders.test_ocsp_core import request_der
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = {
@@ -89,9 +116,11 @@ EXPECTED_OURS = {
     "validation": {"responders", "pki"},
     "issuance": {"issuance", "pki"},
     "publishing": {"publishing", "pki"},
+    "ingest": {"ingest", "pki"},
 }
-# ingest is not among them: see test_ingest_is_refused_while_its_wheels_need_a_newer_glibc.
 BUILDABLE = sorted(EXPECTED_OURS)
+# Ingest's, which fall back: the venv's versions publish no manylinux2014 wheel.
+ARROW = {"numpy", "pyarrow"}
 # Top-level names the runtime-provided distributions install: none may be in a zip.
 RUNTIME_MODULES = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3"}
 PRIVATE_KEY_PEM = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\r?\n[A-Za-z0-9+/]")
@@ -217,7 +246,7 @@ def test_each_zip_holds_its_unit_pki_and_no_other_code_of_ours(
     assert not names & RUNTIME_MODULES
     assert (folder / "cryptography").is_dir()
     assert (folder / "aws_lambda_powertools").is_dir()
-    assert not {"pyarrow", "numpy"} & names
+    assert ARROW & names == (ARROW if unit == "ingest" else set())
 
     files = [p for p in folder.rglob("*") if p.is_file()]
     assert not [p for p in files if p.suffix == ".key"]
@@ -244,6 +273,11 @@ def test_each_zip_holds_its_unit_pki_and_no_other_code_of_ours(
     bundled = {d["name"]: d["version"] for d in manifest["distributions"]}
     for name in ("cryptography", "cffi", "orjson", "aws-lambda-powertools"):
         assert bundled[name] == importlib.metadata.version(name)  # what the tests ran with
+    for entry in manifest["distributions"]:  # a version other than the venv's says why
+        assert entry["venv_version"] == importlib.metadata.version(entry["name"])
+        fell_back = entry["version"] != entry["venv_version"]
+        assert ("fallback" in entry) == fell_back == (entry["name"] in ARROW), entry
+    assert sorted(f.name for f in built[unit].fallbacks) == sorted(ARROW & set(bundled))
     assert not set(bundled) & RUNTIME_PROVIDED
     provided = {d["name"] for d in manifest["runtime_provided"]}
     assert "boto3" in provided
@@ -392,7 +426,7 @@ def test_package_command_prints_one_line_per_unit_with_its_size(tmp_path: Path) 
     assert "issuance: third-party code as installed for an earlier unit" in result.stderr
 
 
-# -- offline, other architectures, and what cannot be built ----------------------------
+# -- offline, and other architectures ---------------------------------------------------
 @pytest.fixture(scope="module")
 def wheelhouse(built: dict[str, BuiltUnit], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The validation unit's wheels for Lambda, fetched as an operator would before
@@ -523,24 +557,356 @@ def test_an_arm64_build_holds_aarch64_wheels(tmp_path: Path) -> None:
     assert {read_elf(data).machine for data in elves.values()} == {EM_AARCH64}
 
 
+# -- the ingest unit at work, with its fallback versions ---------------------------------
+INGEST_TABLES = ("ocsp_requests", "crl_fetches", "artifact_downloads", "quarantine")
+JOIN_ID = "e2e-join=="  # CloudFront's x-edge-request-id, logged by the responder too
+
+
+def write_ingest_raw(home: PkiHome, root: Path) -> list[Path]:
+    """A responder access log (every kind of record, the OCSP one reached through
+    CloudFront) and the CloudFront standard log of that OCSP GET and a CRL download, so
+    that the run joins the CDN row with its origin's record."""
+    records = responder_records(home)
+    records[0]["cf_request_id"] = JOIN_ID  # the POST of the good and the revoked CertID
+    for record in records:
+        record["event_time"] = "2026-11-27T23:59:57.000000Z"
+    responder = write_jsonl(root / "a-responder" / "batch-00001.jsonl.gz", as_lines(records))
+    issuer = load_certificate(home.home.pki.issuing_cert)
+    ocsp_get = cloudfront_stem(request_der(load_certificate(home.good), issuer), "windows")
+    cdn = write_log(
+        root / "cloudfront" / "E2EXAMPLE.2026-11-27-23.abcd1234.gz",
+        CLOUDFRONT_FIELDS,
+        [
+            cloudfront_line(
+                CLOUDFRONT_FIELDS, **{"cs-uri-stem": ocsp_get, "x-edge-request-id": JOIN_ID}
+            ),
+            cloudfront_line(
+                CLOUDFRONT_FIELDS, **{"cs-uri-stem": "/crl/issuing-ca.crl", "sc-bytes": "4096"}
+            ),
+        ],
+    )
+    return [responder, cdn]
+
+
+def read_lake(filesystem: pafs.S3FileSystem, root: str) -> dict[str, list[dict[str, Any]]]:
+    """Every table of a LAKE on S3 as rows, by the venv's own pyarrow, in a stable order."""
+    tables = {}
+    for table in INGEST_TABLES:
+        found = filesystem.get_file_info(pafs.FileSelector(f"{root}/{table}", allow_not_found=True))
+        rows = (
+            pq.read_table(f"{root}/{table}", filesystem=filesystem, partitioning="hive").to_pylist()
+            if found
+            else []
+        )
+        tables[table] = sorted(rows, key=lambda row: (row["source_line"], row.get("serial") or ""))
+    return tables
+
+
 @pytest.mark.slow
-def test_ingest_is_refused_while_its_wheels_need_a_newer_glibc(tmp_path: Path) -> None:
-    """pyarrow and numpy at the venv's versions publish no manylinux2014 wheel (their
-    wheels need glibc 2.27 or 2.28; the python3.11 runtime has 2.26), so no ingest.zip
-    can load there: the build says which unit and which requirement, and leaves no zip.
-    When the ingest unit gets versions or a runtime that fit, this test gives way to
-    ingest joining BUILDABLE."""
+def test_ingest_unit_ingests_an_sqs_batch_from_its_unpacked_zip(
+    built: dict[str, BuiltUnit],
+    unpacked: dict[str, Path],
+    runtime_dir: Path,
+    pki_home: PkiHome,
+    aws_env: str,
+    tmp_path: Path,
+) -> None:
+    """The ingest zip works, not only imports: its handler, run from the unpacked folder
+    with the fallback numpy and pyarrow, turns a real SQS batch of S3 ObjectCreated
+    notifications for RAW objects on moto's server into LAKE rows; read back by the
+    venv's pyarrow, they are the rows the venv's own numpy and pyarrow make."""
+    manifest = json.loads((unpacked["ingest"] / MANIFEST_NAME).read_text())
+    listed = {entry["name"]: entry for entry in manifest["distributions"]}
+    for name in ARROW:  # the venv's versions publish no manylinux2014 wheel
+        entry = listed[name]
+        assert entry["venv_version"] == importlib.metadata.version(name)
+        assert Version(entry["version"]) < Version(entry["venv_version"])
+        assert entry["fallback"] == f"no manylinux2014 wheel for {entry['venv_version']}"
+    assert {(f.name, f.bundled_version) for f in built["ingest"].fallbacks} == {
+        (name, listed[name]["version"]) for name in ARROW
+    }
+
+    bucket = f"certsight-{uuid.uuid4().hex[:10]}"
+    s3 = boto3.session.Session().client("s3")
+    s3.create_bucket(Bucket=bucket)
+    raw = write_ingest_raw(pki_home, tmp_path / "raw")
+    keys = [f"raw/{path.relative_to(tmp_path / 'raw').as_posix()}" for path in raw]
+    for path, key in zip(raw, keys, strict=True):
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+    event = {"Records": [s3_message(bucket, key, f"m{n}") for n, key in enumerate(keys)]}
+
+    function_env = {name: value for name, value in os.environ.items() if name.startswith("AWS_")}
+    answer = ingest_in_sandbox(
+        unpacked["ingest"],
+        runtime_dir,
+        event,
+        {**function_env, "CERTSIGHT_LAKE": f"s3://{bucket}/lake"},
+    )
+    assert answer.result == {"batchItemFailures": []}
+    # The zip's numpy and pyarrow did the work: the fallback versions, from the zip.
+    assert answer.versions == {name: listed[name]["version"] for name in ARROW}
+    for name in ARROW:
+        assert Path(answer.files[name]).is_relative_to(unpacked["ingest"]), answer.files
+
+    filesystem = pafs.S3FileSystem(
+        endpoint_override=aws_env.removeprefix("http://"), scheme="http", region="us-east-1"
+    )
+    lake = read_lake(filesystem, f"{bucket}/lake")
+    ocsp_rows = lake["ocsp_requests"]
+    good, revoked = pki_home.good_serial.lower(), pki_home.revoked_serial.lower()
+    assert [(r["source"], r["source_line"]) for r in ocsp_rows] == [
+        ("lambda", 1),  # the POST of two CertIDs: a row each
+        ("lambda", 1),
+        ("lambda", 2),  # the malformed request: one row without CertID
+        ("cloudfront", 3),  # the GET, below the log's two header lines
+    ]
+    assert {(r["serial"], r["cert_status"]) for r in ocsp_rows[:2]} == {
+        (good, "good"),
+        (revoked, "revoked"),
+    }
+    assert (ocsp_rows[2]["serial"], ocsp_rows[2]["response_status"]) == (None, "malformedRequest")
+    cdn = ocsp_rows[3]
+    assert (cdn["serial"], cdn["client_ip"], cdn["user_agent"], cdn["http_method"]) == (
+        good,
+        "198.51.100.7",
+        "Microsoft-CryptoAPI/10.0",
+        "GET",
+    )
+    # Joined with the responder's record of the same request: what only the origin knew.
+    assert (cdn["cf_request_id"], cdn["response_status"], cdn["cert_status"]) == (
+        JOIN_ID,
+        "successful",
+        "good",
+    )
+    assert cdn["origin_latency_ms"] == ocsp_rows[0]["latency_ms"] > 0
+    assert {r["dt"] for r in ocsp_rows} == {"2026-11-27"}
+    assert [(r["source"], r["crl_name"]) for r in lake["crl_fetches"]] == [
+        ("lambda", "issuing-ca"),
+        ("cloudfront", "issuing-ca"),
+    ]
+    assert lake["crl_fetches"][1]["bytes"] == 4096
+    assert [r["path"] for r in lake["artifact_downloads"]] == ["/ca/root-ca.crt", "/wp-admin"]
+    assert lake["quarantine"] == []
+    sources = {r["source_object"] for rows in lake.values() for r in rows}
+    assert sources == {f"s3://{bucket}/{key}" for key in keys}
+    runs = filesystem.get_file_info(pafs.FileSelector(f"{bucket}/lake/_manifest"))
+    assert len(runs) == 1  # one run for the batch, committed
+
+    # The venv's numpy and pyarrow, on the same batch, make the same rows.
+    assert handle_ingest_batch(event, Lake.at(f"s3://{bucket}/venv-lake")) == answer.result
+    venv_lake = read_lake(filesystem, f"{bucket}/venv-lake")
+    assert venv_lake == lake
+
+
+# -- a version without a wheel for Lambda: the fallback, on made-up distributions -------
+def _dist_info(
+    root: Path, name: str, version: str, requires: Sequence[str] = ()
+) -> dict[str, bytes]:
+    """The files of an installed pure-Python distribution (``name`` imports as its
+    module name), written under ``root``; returned by their names, for a wheel."""
+    module = name.replace("-", "_")
+    info = f"{module}-{version}.dist-info"
+    files = {
+        f"{module}/__init__.py": f'VERSION = "{version}"\n'.encode(),
+        f"{info}/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+            + "".join(f"Requires-Dist: {r}\n" for r in requires)
+        ).encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+    record = "".join(
+        f"{n},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()}"
+        f",{len(d)}\n"
+        for n, d in files.items()
+    )
+    files[f"{info}/RECORD"] = (record + f"{info}/RECORD,,\n").encode()
+    for relative, data in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(data)
+    return files
+
+
+def _wheel(folder: Path, name: str, version: str, requires: Sequence[str] = ()) -> Path:
+    """A pure-Python wheel in ``folder``, as a wheelhouse holds it."""
+    files = _dist_info(folder / "unpacked" / f"{name}-{version}", name, version, requires)
+    path = folder / f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for relative, data in files.items():
+            archive.writestr(relative, data)
+    return path
+
+
+NUM, FRAME = "certsight-fake-num", "certsight-fake-frame"
+
+
+@pytest.fixture
+def fake_venv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Unit:
+    """A venv with certsight-fake-num 3.0 and certsight-fake-frame 1.4 (which needs num
+    1.5 or later on Linux, and older than 1.9 on Windows only), and a unit of ours that
+    needs frame and num 1.2 or later."""
+    site = tmp_path / "venv-site"
+    _dist_info(site, NUM, "3.0")
+    _dist_info(site, FRAME, "1.4", [f"{NUM}>=1.5", f"{NUM}<1.9; sys_platform == 'win32'"])
+    _fake_package(
+        site / "fakeunit",
+        {"__init__.py": b"", "handler.py": b"def handler(event, context):\n    return {}\n"},
+    )
+    monkeypatch.syspath_prepend(str(site))
+    return Unit("fake", "fakeunit.handler.handler", ("fakeunit",), (FRAME, f"{NUM}>=1.2"), "")
+
+
+def test_a_version_without_a_wheel_falls_back_through_pip_to_the_newest_that_fits(
+    fake_venv: Unit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheels = tmp_path / "wheels"
+    for version in ("1.0", "1.4", "2.0", "3.1"):  # not 3.0, the venv's
+        _wheel(wheels, NUM, version)
+    _wheel(wheels, FRAME, "1.4", [f"{NUM}>=1.5"])
+    notes: list[str] = []
+    built = build_unit(fake_venv, tmp_path / "dist", wheelhouse=wheels, notes=notes.append)
+
+    # 2.0: the newest with a wheel that frame (>=1.5) and the unit (>=1.2) accept, for
+    # Linux (frame's Windows-only bound does not count), and not newer than the venv's.
+    assert built.distributions == ((FRAME, "1.4"), (NUM, "2.0"))
+    [fallback] = built.fallbacks
+    assert (fallback.name, fallback.venv_version, fallback.bundled_version) == (NUM, "3.0", "2.0")
+    assert fallback.reason == "no manylinux2014 wheel for 3.0 in the wheelhouse"
+    assert f"pip chooses the newest {NUM}<=3.0,>=1.2,>=1.5 that has one" in "\n".join(notes)
+    assert fallback.describe() == (
+        f"{NUM} 2.0 bundled, not the venv's 3.0 (no manylinux2014 wheel for 3.0 in the "
+        f"wheelhouse; the newest with one within <=3.0,>=1.2,>=1.5, from {NUM}>=1.2 "
+        f"(the fake unit), {NUM}>=1.5 ({FRAME} 1.4))"
+    )
+    with zipfile.ZipFile(built.path) as archive:
+        manifest = json.loads(archive.read(MANIFEST_NAME))
+        code = archive.read("certsight_fake_num/__init__.py")
+    assert code == b'VERSION = "2.0"\n'
+    assert manifest["distributions"] == [
+        {"name": FRAME, "version": "1.4", "venv_version": "1.4"},
+        {
+            "name": NUM,
+            "version": "2.0",
+            "venv_version": "3.0",
+            "fallback": "no manylinux2014 wheel for 3.0 in the wheelhouse",
+        },
+    ]
+
+    # The command says so on stderr, under the unit's line.
+    monkeypatch.setitem(UNITS, "fake", fake_venv)
+    result = CliRunner().invoke(
+        package_command, ["fake", "--wheelhouse", str(wheels), "--out", str(tmp_path / "cli")]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("fake.zip")
+    assert f"  fallback: {fallback.describe()}\n" in result.stderr
+
+
+def test_a_fallback_that_does_not_fit_the_others_is_refused_by_name(
+    fake_venv: Unit, tmp_path: Path
+) -> None:
+    """The older version's own requirements count, read from what pip installed."""
+    wheels = tmp_path / "wheels"
+    _wheel(wheels, NUM, "2.0", [f"{FRAME}>=2", "certsight-fake-absent"])
+    _wheel(wheels, FRAME, "1.4", [f"{NUM}>=1.5"])
     out = tmp_path / "dist"
-    out.mkdir()
-    (out / "ingest.zip").write_bytes(b"an older build")
-    with pytest.raises(UnitsFailed) as failed:
-        build_units(out, ["ingest"])
-    message = str(failed.value)
-    blocked = [f"{n}=={importlib.metadata.version(n)}" for n in ("numpy", "pyarrow")]
-    assert any(f"ingest: pip could not install {pin} for" in message for pin in blocked), message
-    assert "manylinux2014_x86_64" in message
-    assert "cannot load in the python3.11 runtime" in message
-    assert not (out / "ingest.zip").exists()
+    with pytest.raises(InstallError) as refused:
+        build_unit(fake_venv, out, wheelhouse=wheels)
+    message = str(refused.value)
+    assert "fake: what pip installed does not fit together" in message
+    assert f"{NUM} 2.0 requires {FRAME}>=2, but {FRAME} 1.4 is in the unit" in message
+    assert f"{NUM} 2.0 requires certsight-fake-absent, which is not in the unit" in message
+    assert not (out / "fake.zip").exists()
+
+
+def test_no_version_that_fits_is_an_error_naming_the_distribution(
+    fake_venv: Unit, tmp_path: Path
+) -> None:
+    wheels = tmp_path / "wheels"
+    _wheel(wheels, NUM, "1.4")  # older than frame accepts
+    _wheel(wheels, FRAME, "1.4", [f"{NUM}>=1.5"])
+    with pytest.raises(InstallError) as refused:
+        build_unit(fake_venv, tmp_path / "dist", wheelhouse=wheels)
+    message = str(refused.value)
+    assert message.startswith(
+        f"fake: {NUM} 3.0 (the venv's) has no manylinux2014 wheel, and neither has any older "
+        f"version within <=3.0,>=1.2,>=1.5, from {NUM}>=1.2 (the fake unit), {NUM}>=1.5 "
+        f"({FRAME} 1.4) (pip saw wheels of {NUM} 1.4 only)"
+    ), message
+    assert f"No matching distribution found for {NUM}<=3.0,>=1.2,>=1.5" in message  # pip's
+
+
+def test_the_chooser_tries_the_pins_first_and_falls_back_one_distribution_at_a_time(
+    fake_venv: Unit,
+) -> None:
+    """pip is the chooser in a build; here a stand-in that, like pip, takes for each
+    requirement the newest version with a wheel that it accepts, or names the first
+    requirement that has none."""
+    closure = resolve(fake_venv.requirements, "the fake unit", lambda_target().marker_environment())
+    wheels = {NUM: ["1.0", "2.0", "3.1"], FRAME: ["1.3"]}  # the venv has 3.0 and 1.4
+    calls: list[list[str]] = []
+
+    def install(requirements: Sequence[str]) -> None:
+        calls.append(list(requirements))
+        for text in requirements:
+            requirement = Requirement(text)
+            seen = wheels[requirement.name]
+            if not any(version in requirement.specifier for version in seen):
+                raise NoMatchingWheel("pip's error", text, tuple(seen), unreachable=False)
+
+    notes: list[str] = []
+    asked, fallbacks = install_with_fallbacks("fake", closure, install, notes.append)
+    assert calls == [
+        [f"{FRAME}==1.4", f"{NUM}==3.0"],
+        [f"{FRAME}<=1.4", f"{NUM}==3.0"],
+        [f"{FRAME}<=1.4", f"{NUM}<=3.0,>=1.2,>=1.5"],
+    ]
+    assert {name: str(r) for name, r in asked.items()} == {
+        FRAME: f"{FRAME}<=1.4",
+        NUM: f"{NUM}<=3.0,>=1.2,>=1.5",
+    }
+    assert [(f.name, f.venv_version, f.reason) for f in fallbacks.values()] == [
+        (FRAME, "1.4", "no manylinux2014 wheel for 1.4"),
+        (NUM, "3.0", "no manylinux2014 wheel for 3.0"),
+    ]
+    assert len(notes) == 2
+
+    wheels = {NUM: ["1.0", "3.1"], FRAME: ["1.4"]}  # none within the range
+    calls.clear()
+    with pytest.raises(InstallError) as refused:
+        install_with_fallbacks("fake", closure, install, lambda _: None)
+    assert calls == [[f"{FRAME}==1.4", f"{NUM}==3.0"], [f"{FRAME}==1.4", f"{NUM}<=3.0,>=1.2,>=1.5"]]
+    assert str(refused.value).startswith(
+        f"fake: {NUM} 3.0 (the venv's) has no manylinux2014 wheel, and neither has any older "
+        f"version within <=3.0,>=1.2,>=1.5"
+    )
+    assert isinstance(refused.value.__cause__, NoMatchingWheel)
+
+
+@pytest.mark.parametrize("unreachable", [False, True])
+def test_no_fallback_when_pip_saw_no_version_at_all(fake_venv: Unit, unreachable: bool) -> None:
+    """No versions seen (the index out of reach, an empty wheelhouse): pip's own error,
+    which says what to do, and not a fallback to nothing."""
+    closure = resolve(fake_venv.requirements, "the fake unit")
+    seen = () if not unreachable else ("1.0",)
+    missing = NoMatchingWheel("pip's error", f"{NUM}==3.0", seen, unreachable)
+
+    def install(requirements: Sequence[str]) -> None:
+        raise missing
+
+    with pytest.raises(NoMatchingWheel) as raised:
+        install_with_fallbacks("fake", closure, install, lambda _: None)
+    assert raised.value is missing
+
+
+def test_a_unit_requirement_carries_the_range_pyproject_declares() -> None:
+    environment = lambda_target().marker_environment()
+    declared = project_specifiers(environment)
+    assert str(declared["pyarrow"]) == ">=17"  # pyproject.toml's dependencies
+    closure = resolve(UNITS["ingest"].requirements, "the ingest unit", environment, declared)
+    assert [w.describe() for w in closure.wanted_on("pyarrow")] == ["pyarrow>=17 (the ingest unit)"]
+    assert closure.specifier_for("numpy").contains("1.26.0")
+    assert not closure.specifier_for("numpy").contains("1.25.2")
 
 
 # -- errors and rules, without building the real units ---------------------------------

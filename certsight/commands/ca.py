@@ -60,7 +60,8 @@ def ca_init(home: Home, base_url: str, key_type: str, org: str) -> None:
         table.add_row(path.name, cert.subject.rfc4514_string())
     console.print(table)
     console.print(
-        f"keys: {layout.issuing_key.name}, {layout.signer_key.name} (mode 0600); "
+        f"keys: {layout.issuing_key.name}, {layout.signer_key.name}, "
+        f"{layout.root_signer_key.name} (mode 0600); "
         f"{layout.root_key.name}: move it offline in production"
     )
     console.print(f"first CRLs signed and stored in {home.crl_location}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 
 import click
@@ -63,6 +64,13 @@ def crl_update(home: Home, watch: bool, refresh: int, validity: int) -> None:
     if not watch:
         store.close()
         return
+    # One stderr line per CRL re-signed (and the reason a round failed), for the operator
+    # and for `certsight serve`'s console, which shows this child's output.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("crl updater: %(message)s"))
+    updater_log = logging.getLogger("issuance.crl_updater")
+    updater_log.addHandler(handler)
+    updater_log.setLevel(logging.INFO)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

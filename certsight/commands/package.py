@@ -34,6 +34,8 @@ def _report(built: BuiltUnit) -> None:
     )
     if built.excluded_key_material:
         click.echo(f"  left out as key material: {', '.join(built.excluded_key_material)}")
+    for fallback in built.fallbacks:  # not what the tests ran with: said where it is seen
+        click.echo(click.style("  fallback: ", fg="yellow") + fallback.describe(), err=True)
     for warning in built.warnings:
         click.echo(click.style("  warning: ", fg="yellow") + warning, err=True)
 

@@ -13,6 +13,8 @@ How a zip is made, module by module:
 - ``install``: that closure installed again by pip as wheels for the Lambda platform
   (the venv's compiled wheels may need a newer glibc than the runtime has), and
   bytecode compiled ahead for every module (Lambda's code folder is read-only);
+- ``fallback``: for a distribution whose venv version has no such wheel, the newest
+  older version that has one and that every requirement on it accepts, chosen by pip;
 - ``files`` and ``archive``: what goes in, what never does (key material among it),
   and the reproducible zip with its manifest;
 - ``build``: all of it for one unit or several.
@@ -28,17 +30,24 @@ from certsight.packaging.build import BuiltUnit, UnitsFailed, build_unit, build_
 from certsight.packaging.errors import (
     DependencyError,
     InstallError,
+    NoMatchingWheel,
     PackagingError,
     UnknownUnitError,
 )
+from certsight.packaging.fallback import Fallback, fallback_requirement, install_with_fallbacks
 from certsight.packaging.files import (
     bytecode_name,
     distribution_files,
     is_key_material,
     package_files,
 )
-from certsight.packaging.install import Staging, compile_bytecode, pip_command
-from certsight.packaging.resolve import Closure, resolve
+from certsight.packaging.install import Staging, compile_bytecode, pip_command, verify_installed
+from certsight.packaging.resolve import (
+    Closure,
+    project_specifiers,
+    resolve,
+    unmet_requirements,
+)
 from certsight.packaging.target import (
     LAMBDA_RUNTIMES,
     MANYLINUX_POLICY,
@@ -60,8 +69,10 @@ __all__ = [
     "BuiltUnit",
     "Closure",
     "DependencyError",
+    "Fallback",
     "InstallError",
     "LambdaTarget",
+    "NoMatchingWheel",
     "PackagingError",
     "Staging",
     "Unit",
@@ -74,12 +85,17 @@ __all__ = [
     "compile_bytecode",
     "content_sha256",
     "distribution_files",
+    "fallback_requirement",
     "glibc_needed",
+    "install_with_fallbacks",
     "is_key_material",
     "lambda_target",
     "package_files",
     "pip_command",
+    "project_specifiers",
     "resolve",
     "selected_units",
+    "unmet_requirements",
+    "verify_installed",
     "wheel_tags",
 ]

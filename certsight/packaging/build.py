@@ -10,9 +10,10 @@ from pathlib import Path
 
 from certsight.packaging.archive import LAMBDA_UNZIPPED_LIMIT, MANIFEST_NAME, write_zip
 from certsight.packaging.errors import PackagingError
+from certsight.packaging.fallback import Fallback
 from certsight.packaging.files import bytecode_name, is_key_material, package_files
-from certsight.packaging.install import Notes, Staging, compile_bytecode, quiet
-from certsight.packaging.resolve import Closure, name_of, resolve
+from certsight.packaging.install import Installed, Notes, Staging, compile_bytecode, quiet
+from certsight.packaging.resolve import Closure, name_of, project_specifiers, resolve
 from certsight.packaging.target import LambdaTarget, lambda_target, runtime_warnings
 from certsight.packaging.units import Unit, selected_units
 
@@ -29,6 +30,7 @@ class BuiltUnit:
     distributions: tuple[tuple[str, str], ...]  # (name, version), bundled
     excluded_key_material: tuple[str, ...]
     warnings: tuple[str, ...] = field(default=())
+    fallbacks: tuple[Fallback, ...] = field(default=())  # not bundled in the venv's version
 
 
 class UnitsFailed(PackagingError):
@@ -55,8 +57,23 @@ def _listed(dists: Iterable[importlib.metadata.Distribution]) -> list[dict[str, 
     return [{"name": str(name_of(d)), "version": d.version} for d in dists]
 
 
+def _bundled(closure: Closure, installed: Installed) -> list[dict[str, str]]:
+    """Each bundled distribution: the version in the zip, the venv's (which the tests
+    ran with), and, where they differ, why."""
+    venv = {name_of(d): d.version for d in closure.bundled}
+    reasons = {f.name: f.reason for f in installed.fallbacks}
+    listed = []
+    for dist in installed.dists:
+        name = name_of(dist)
+        entry = {"name": str(name), "version": dist.version, "venv_version": venv[name]}
+        if name in reasons:
+            entry["fallback"] = reasons[name]
+        listed.append(entry)
+    return listed
+
+
 def _manifest(
-    unit: Unit, closure: Closure, target: LambdaTarget, modules: int
+    unit: Unit, closure: Closure, installed: Installed, target: LambdaTarget, modules: int
 ) -> dict[str, object]:
     """The manifest's fields known before writing (the writer adds hash, counts and what
     was left out): what the function must be configured with, and what the zip holds."""
@@ -69,7 +86,7 @@ def _manifest(
         "architecture": target.architecture,
         "platform": target.platform_tag,
         "bytecode": {"modules": modules, "invalidation": "unchecked-hash"},
-        "distributions": _listed(closure.bundled),
+        "distributions": _bundled(closure, installed),
         "runtime_provided": _listed(closure.runtime_provided),
     }
 
@@ -77,10 +94,12 @@ def _manifest(
 def _build(
     unit: Unit, out_dir: Path, target: LambdaTarget, staging: Staging, notes: Notes
 ) -> BuiltUnit:
+    environment = target.marker_environment()
     closure = resolve(
         unit.requirements,
         wanted_by=f"the {unit.name} unit",
-        environment=target.marker_environment(),
+        environment=environment,
+        project=project_specifiers(environment) if unit.requirements else None,
     )
     ours = _merged(unit, *(dict(package_files(p)) for p in unit.packages))
     handler_file = unit.handler.rpartition(".")[0].replace(".", "/") + ".py"
@@ -103,7 +122,7 @@ def _build(
     key_modules = {name for name in compiled if is_key_material(name, entries[name].read_bytes())}
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{unit.name}.zip"
-    manifest = _manifest(unit, closure, target, len(compiled) - len(key_modules))
+    manifest = _manifest(unit, closure, third_party, target, len(compiled) - len(key_modules))
     written = write_zip(path, entries, manifest, {bytecode_name(n) for n in key_modules})
 
     warnings = runtime_warnings(target)
@@ -125,9 +144,10 @@ def _build(
         unpacked_bytes=written.unpacked_bytes,
         files=len(written.digests),
         content_sha256=written.content_sha256,
-        distributions=tuple((str(name_of(d)), d.version) for d in closure.bundled),
+        distributions=tuple((str(name_of(d)), d.version) for d in third_party.dists),
         excluded_key_material=tuple(written.excluded),
         warnings=tuple(warnings),
+        fallbacks=third_party.fallbacks,
     )
 
 

@@ -4,8 +4,10 @@ The venv's own copies cannot be shipped: its compiled wheels are built for the b
 machine's glibc, which may be newer than the runtime's. So each closure is installed
 again with pip, pinned to the venv's versions, as wheels for the Lambda platform
 (``--platform``, ``--only-binary=:all:``), into a staging folder; from the index pip is
-configured with and its normal cache, or offline from a wheelhouse. What pip installed
-is then checked against what was asked for and against what the runtime can load.
+configured with and its normal cache, or offline from a wheelhouse. A pinned version
+that publishes no such wheel falls back to the newest older one that does and fits
+(``fallback``). What pip installed is then checked against what was asked for,
+against what the runtime can load, and against its own requirements.
 
 Lambda's code folder is read-only, so bytecode not in the zip is compiled again at
 every cold start. Every ``.py`` of a zip is therefore compiled here, by this
@@ -22,24 +24,28 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Final
 
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from certsight.packaging.errors import InstallError, PackagingError
+from certsight.packaging.errors import InstallError, NoMatchingWheel, PackagingError
+from certsight.packaging.fallback import Fallback, install_with_fallbacks, with_bundled_versions
 from certsight.packaging.files import bytecode_name, distribution_files
-from certsight.packaging.resolve import Closure, name_of
+from certsight.packaging.resolve import Closure, name_of, unmet_requirements
 from certsight.packaging.target import LambdaTarget, compatibility_problems
 
 Notes = Callable[[str], None]
 
 PIP_TAIL_LINES: Final = 10
 _NO_MATCH = re.compile(r"No matching distribution found for (\S+)")
+_SEEN = re.compile(r"satisfies the requirement \S+ \(from versions: ([^)]*)\)")
 # How pip (through urllib3) says that the index could not be reached at all.
 _UNREACHABLE = re.compile(
     r"NameResolutionError|NewConnectionError|ConnectTimeoutError|ProxyError|SSLError"
@@ -88,6 +94,14 @@ def pip_command(
     return command
 
 
+def _versions_seen(tail: Sequence[str]) -> tuple[str, ...]:
+    """pip's "(from versions: ...)": the versions it found a fitting wheel of."""
+    match = next((m for line in reversed(tail) if (m := _SEEN.search(line))), None)
+    if match is None or match[1].strip() == "none":
+        return ()
+    return tuple(v.strip() for v in match[1].split(",") if v.strip())
+
+
 def _pip_failure(
     unit: str,
     pins: Sequence[str],
@@ -121,17 +135,22 @@ def _pip_failure(
             f"--implementation cp --python-version {target.python_version} "
             f"-d {wheelhouse} {what}"
         )
-    else:
+    elif "==" in what:
         hint = (
             f"\n  no {what} wheel for {wanted} is published, so this version (the venv's, "
             f"which the tests ran with) cannot load in the {target.runtime} runtime; "
             "choose a version that publishes one and test with it, or another runtime"
         )
+    else:
+        hint = f"\n  no version within {what} publishes a wheel for {wanted}"
     lines = "\n".join(f"    {line}" for line in tail) or "    (no output)"
-    return InstallError(
+    message = (
         f"{unit}: pip could not install {what} for {target.describe()} from {source} "
         f"(pip exited with {returncode}){hint}\n  pip's last lines:\n{lines}"
     )
+    if match is None:
+        return InstallError(message)
+    return NoMatchingWheel(message, match[1], _versions_seen(tail), unreachable)
 
 
 def pip_install(
@@ -164,29 +183,46 @@ def pip_install(
 
 
 def verify_installed(
-    unit: str, folder: Path, pins: Sequence[str], target: LambdaTarget
+    unit: str,
+    folder: Path,
+    asked: Mapping[NormalizedName, Requirement],
+    closure: Closure,
+    target: LambdaTarget,
 ) -> tuple[importlib.metadata.Distribution, ...]:
-    """The distributions pip put in ``folder``, if they are exactly the pinned ones and
-    every wheel loads in the target runtime; an :class:`InstallError` otherwise."""
+    """The distributions pip put in ``folder``, if they are exactly the ones asked for,
+    each in a version its requirement accepts (the pin, or a fallback's range), every
+    wheel loads in the target runtime, and together they meet their own requirements
+    and the unit's; an :class:`InstallError` otherwise."""
     dists = sorted(importlib.metadata.distributions(path=[str(folder)]), key=name_of)
-
-    def key(name: str, version: str) -> tuple[str, Version]:
-        return name, Version(version)
-
-    wanted = {key(*pin.split("==", 1)) for pin in pins}
-    found = {key(name_of(d), d.version): d for d in dists}
-    if set(found) != wanted:
-        extra = sorted(f"{n} {v}" for n, v in set(found) - wanted)
-        missing = sorted(f"{n} {v}" for n, v in wanted - set(found))
+    found = {name_of(d): d for d in dists}
+    wrong = sorted(
+        f"{name} {dist.version} for {asked[name]}"
+        for name, dist in found.items()
+        if name in asked
+        and not asked[name].specifier.contains(Version(dist.version), prereleases=True)
+    )
+    twice = sorted(name for name, count in Counter(map(name_of, dists)).items() if count > 1)
+    if set(found) != set(asked) or wrong or twice:
+        extra = [f"{n} {d.version}" for n, d in found.items() if n not in asked]
+        extra += [f"{name} twice" for name in twice]
+        missing = sorted(str(asked[n]) for n in set(asked) - set(found))
         raise InstallError(
             f"{unit}: pip did not install what was asked for: missing {missing or 'nothing'}, "
-            f"unexpected {extra or 'nothing'}"
+            f"unexpected {extra or 'nothing'}, other versions {wrong or 'none'}"
         )
     problems = compatibility_problems(dists, target)
     if problems:
         raise InstallError(
             f"{unit}: what pip installed would not load in {target.describe()}: "
             + "; ".join(problems)
+        )
+    unmet = unmet_requirements(
+        dists, closure.declared, closure.wanted_by, target.marker_environment()
+    )
+    if unmet:
+        raise InstallError(
+            f"{unit}: what pip installed does not fit together for {target.describe()} "
+            "(as pip check would say): " + "; ".join(unmet)
         )
     return tuple(dists)
 
@@ -250,6 +286,7 @@ class Installed:
     entries: Mapping[str, Path]  # name in the zip -> file, from each RECORD
     bytecode: Mapping[str, Path]  # name in the zip of a .pyc -> file
     not_compiled: Mapping[str, str]  # modules the target's Python cannot compile
+    fallbacks: tuple[Fallback, ...] = ()  # distributions not in the venv's version
 
 
 class Staging:
@@ -263,7 +300,7 @@ class Staging:
         self.wheelhouse = wheelhouse.resolve() if wheelhouse is not None else None
         self.notes = notes
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._installed: dict[tuple[tuple[str, ...], LambdaTarget], Installed] = {}
+        self._installed: dict[tuple[tuple[str, ...], tuple[str, ...], LambdaTarget], Installed] = {}
         self._count = 0
 
     def __enter__(self) -> Staging:
@@ -293,20 +330,37 @@ class Staging:
     def third_party(self, unit: str, closure: Closure, target: LambdaTarget) -> Installed:
         """The unit's bundled closure, installed for ``target`` (once per run)."""
         pins = closure.pins()
-        key = (pins, target)
+        # The unit's own requirements bound a fallback, so they are part of the key too.
+        key = (pins, tuple(sorted(map(str, closure.declared))), target)
         if key in self._installed:
             self.notes(f"{unit}: third-party code as installed for an earlier unit")
             return self._installed[key]
-        folder = self.folder(f"{unit}-site")
+        attempts: list[Path] = []
+
+        def install(requirements: Sequence[str]) -> None:
+            attempts.append(self.folder(f"{unit}-site"))  # each attempt from scratch
+            pip_install(unit, requirements, target, attempts[-1], self.wheelhouse, self.notes)
+
         dists: tuple[importlib.metadata.Distribution, ...] = ()
+        fallbacks: tuple[Fallback, ...] = ()
         if pins:
             source = f"wheelhouse {self.wheelhouse}" if self.wheelhouse else "package index"
             self.notes(
                 f"{unit}: pip installs {len(pins)} distributions for {target.describe()} "
                 f"from the {source}"
             )
-            pip_install(unit, pins, target, folder, self.wheelhouse, self.notes)
-            dists = verify_installed(unit, folder, pins, target)
+            asked, fell_back = install_with_fallbacks(
+                unit,
+                closure,
+                install,
+                self.notes,
+                where=f"the {source}",
+                # A wheelhouse lacking a wheel says nothing of the index: the reason says so.
+                reason_suffix=" in the wheelhouse" if self.wheelhouse else "",
+            )
+            dists = verify_installed(unit, attempts[-1], asked, closure, target)
+            fallbacks = with_bundled_versions(unit, dists, fell_back)
+        folder = attempts[-1] if attempts else self.folder(f"{unit}-site")
         entries: dict[str, Path] = {}
         for dist in dists:
             for name, source_file in distribution_files(dist):
@@ -314,6 +368,6 @@ class Staging:
                     raise InstallError(f"{unit}: {name} is installed by two distributions")
         self.notes(f"{unit}: compiling third-party bytecode")
         bytecode, failed = compile_bytecode(entries, folder)
-        installed = Installed(folder, dists, entries, bytecode, failed)
+        installed = Installed(folder, dists, entries, bytecode, failed, fallbacks)
         self._installed[key] = installed
         return installed
