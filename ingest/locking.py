@@ -8,7 +8,7 @@ import fcntl
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ingest.lake import Lake
@@ -53,6 +53,23 @@ def lake_lock(lake: Lake, *, timeout_s: float = 600.0) -> Iterator[None]:
         yield
 
 
+def supports_conditional_writes(client: Any) -> bool:
+    """Whether this client's service model knows ``PutObject``'s ``If-None-Match``."""
+    from botocore.model import OperationNotFoundError
+
+    try:
+        members = client.meta.service_model.operation_model("PutObject").input_shape.members
+    except OperationNotFoundError:
+        return False
+    return "IfNoneMatch" in members
+
+
+def botocore_version() -> str:
+    import botocore
+
+    return str(botocore.__version__)
+
+
 @contextlib.contextmanager
 def _s3_lease(lake: Lake, timeout_s: float) -> Iterator[None]:
     """An S3 LAKE: a ``_lock`` object created only if absent (conditional PUT). A holder
@@ -63,6 +80,14 @@ def _s3_lease(lake: Lake, timeout_s: float) -> Iterator[None]:
     bucket, _, prefix = lake.where.root.partition("/")
     key = f"{prefix}/_lock" if prefix else "_lock"
     client = boto3.session.Session().client("s3")  # read the AWS settings now, not at import
+    if not supports_conditional_writes(client):
+        # An SDK that predates S3 conditional writes would drop the condition's meaning (or
+        # refuse the parameter mid-run): say so before touching the LAKE.
+        raise LakeBusyError(
+            f"the AWS SDK here (botocore {botocore_version()}) cannot make S3 conditional "
+            "writes, which the LAKE lock needs: use boto3/botocore released after August 2024 "
+            "(in AWS Lambda: bundle it or add it as a layer; docs/deployment.md)"
+        )
     deadline = time.monotonic() + timeout_s
     while True:
         try:

@@ -829,11 +829,13 @@ def test_no_version_that_fits_is_an_error_naming_the_distribution(
         build_unit(fake_venv, tmp_path / "dist", wheelhouse=wheels)
     message = str(refused.value)
     assert message.startswith(
-        f"fake: {NUM} 3.0 (the venv's) has no manylinux2014 wheel, and neither has any older "
-        f"version within <=3.0,>=1.2,>=1.5, from {NUM}>=1.2 (the fake unit), {NUM}>=1.5 "
-        f"({FRAME} 1.4) (pip saw wheels of {NUM} 1.4 only)"
+        f"fake: {NUM} 3.0 (the venv's) has no manylinux2014 wheel in the wheelhouse "
+        f"{wheels.resolve()}, and neither has any older version within <=3.0,>=1.2,>=1.5, "
+        f"from {NUM}>=1.2 (the fake unit), {NUM}>=1.5 ({FRAME} 1.4) (pip saw wheels of "
+        f"{NUM} 1.4 only)"
     ), message
     assert f"No matching distribution found for {NUM}<=3.0,>=1.2,>=1.5" in message  # pip's
+    assert f"-d {wheels.resolve()} '{NUM}<=3.0,>=1.2,>=1.5'" in message  # quoted for a shell
 
 
 def test_the_chooser_tries_the_pins_first_and_falls_back_one_distribution_at_a_time(
@@ -877,8 +879,8 @@ def test_the_chooser_tries_the_pins_first_and_falls_back_one_distribution_at_a_t
         install_with_fallbacks("fake", closure, install, lambda _: None)
     assert calls == [[f"{FRAME}==1.4", f"{NUM}==3.0"], [f"{FRAME}==1.4", f"{NUM}<=3.0,>=1.2,>=1.5"]]
     assert str(refused.value).startswith(
-        f"fake: {NUM} 3.0 (the venv's) has no manylinux2014 wheel, and neither has any older "
-        f"version within <=3.0,>=1.2,>=1.5"
+        f"fake: {NUM} 3.0 (the venv's) has no manylinux2014 wheel in the package index, and "
+        f"neither has any older version within <=3.0,>=1.2,>=1.5"
     )
     assert isinstance(refused.value.__cause__, NoMatchingWheel)
 

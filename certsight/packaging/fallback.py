@@ -72,6 +72,23 @@ def _seen(versions: Sequence[str]) -> str:
     return f"..., {shown}" if len(versions) > _SHOWN_VERSIONS else shown
 
 
+def _none_fits(unit: str, fallback: Fallback, missing: NoMatchingWheel, where: str) -> InstallError:
+    """Neither the venv's version nor any the fallback may take has a wheel."""
+    name = fallback.name
+    bounds = f", from {', '.join(fallback.wanted)}" if fallback.wanted else ""
+    seen = (
+        f"pip saw wheels of {name} {_seen(missing.versions_seen)} only"
+        if missing.versions_seen
+        else f"pip saw no {name} wheel at all"
+    )
+    return InstallError(
+        f"{unit}: {name} {fallback.venv_version} (the venv's) has no {MANYLINUX_POLICY} "
+        f"wheel in {where}, and neither has any older version within "
+        f"{fallback.requirement.specifier}{bounds} ({seen}); test with a version that "
+        f"publishes one, or choose another runtime\n{missing}"
+    )
+
+
 def install_with_fallbacks(
     unit: str,
     closure: Closure,
@@ -100,19 +117,7 @@ def install_with_fallbacks(
         except NoMatchingWheel as missing:
             name = canonicalize_name(Requirement(missing.requirement).name)
             if name in fallbacks:
-                fallback = fallbacks[name]
-                bounds = f", from {', '.join(fallback.wanted)}" if fallback.wanted else ""
-                seen = (
-                    f"pip saw wheels of {name} {_seen(missing.versions_seen)} only"
-                    if missing.versions_seen
-                    else f"pip saw no {name} wheel at all"
-                )
-                raise InstallError(
-                    f"{unit}: {name} {fallback.venv_version} (the venv's) has no "
-                    f"{MANYLINUX_POLICY} wheel, and neither has any older version within "
-                    f"{fallback.requirement.specifier}{bounds} ({seen}); test with a version "
-                    f"that publishes one, or choose another runtime\n{missing}"
-                ) from missing
+                raise _none_fits(unit, fallbacks[name], missing, where) from missing
             if name not in asked or missing.unreachable or not missing.versions_seen:
                 raise
             requirement = fallback_requirement(closure, name, venv[name])

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -133,7 +134,7 @@ def _pip_failure(
             f"\n  the wheelhouse has no {what} wheel for {wanted}; add it with: pip download "
             f"--only-binary=:all: --no-deps --platform {target.platform_tag} "
             f"--implementation cp --python-version {target.python_version} "
-            f"-d {wheelhouse} {what}"
+            f"-d {shlex.quote(str(wheelhouse))} {shlex.quote(what)}"
         )
     elif "==" in what:
         hint = (

@@ -105,3 +105,13 @@ def test_cdn_rows_join_responder_rows_committed_on_s3(
     assert rows["edge-revoked=="]["cert_status"] == "revoked"
     assert rows["edge-good=="]["response_status"] == "successful"
     assert rows["edge-cached=="]["cert_status"] is None
+
+
+def test_the_sdk_here_can_make_the_locks_conditional_writes(aws_env: str) -> None:
+    """The S3 LAKE lock relies on If-None-Match; an SDK too old for it is refused up front
+    (docs/deployment.md says which SDK the ingest function needs)."""
+    from ingest.locking import supports_conditional_writes
+
+    client = boto3.session.Session().client("s3")
+    assert supports_conditional_writes(client)
+    assert not supports_conditional_writes(boto3.session.Session().client("sqs"))
