@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -24,6 +25,7 @@ from responders.web.runtime import RuntimeConfig, build_runtime
 from responders.web.server import ServerStartError
 
 UPDATER_START_TIMEOUT_S = 60.0
+RESTART_DELAY_S = 5.0
 
 
 class UpdaterStartError(ServerStartError):
@@ -53,25 +55,87 @@ def can_sign_crls(home: Home) -> bool:
     return home.pki.issuing_key.exists()
 
 
+class _Supervisor:
+    """Keeps one ``certsight crl update --watch`` child running for a home: restarts it
+    (after ``RESTART_DELAY_S``) when it stops while the server still runs, and says so."""
+
+    def __init__(self, home: Home) -> None:
+        self._home = home
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self.child: subprocess.Popen[bytes] | None = None
+        self._watcher = threading.Thread(target=self._watch, name="crl-supervisor", daemon=True)
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        command = [
+            sys.executable,
+            "-m",
+            "certsight.cli",
+            "crl",
+            "update",
+            "--watch",
+            "--parent-pid",
+            str(os.getpid()),
+        ]
+        with self._lock:
+            self.child = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+                command,
+                env={**os.environ, HOME_ENV: str(self._home.root)},
+                stdin=subprocess.DEVNULL,
+            )
+            return self.child
+
+    def watch(self) -> None:
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(1.0):
+            child = self.child
+            if child is None or child.poll() is None:
+                continue
+            print(
+                f"crl updater stopped (exit {child.returncode}); CRLs are not re-signed: "
+                f"restarting it in {RESTART_DELAY_S:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            if self._stopping.wait(RESTART_DELAY_S):
+                return
+            self.spawn()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            child = self.child
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
 @contextlib.contextmanager
 def crl_updater_process(home: Home) -> Iterator[subprocess.Popen[bytes] | None]:
     """Run ``certsight crl update --watch`` for this home while the block runs.
 
     Yields ``None`` (and starts nothing) when the CA keys are not here. Waits until the
-    issuing CA's CRL is stored, so the server's first CRL request finds one; stops the
-    updater with SIGTERM (then SIGKILL after 10 s) when the block ends.
+    issuing CA's CRL is stored anew, so the server's first CRL request finds a fresh one
+    (the root's, where its key is here, follows within the same round). While the block
+    runs, an updater that stops is restarted; when the block ends it gets SIGTERM (then
+    SIGKILL after 10 s). The child also stops by itself if this process dies without
+    running this cleanup (SIGKILL, out of memory).
     """
     if not can_sign_crls(home):
         yield None
         return
     crls = open_crl_store(home.crl_location)
-    command = [sys.executable, "-m", "certsight.cli", "crl", "update", "--watch"]
-    child = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
-        command, env={**os.environ, HOME_ENV: str(home.root)}, stdin=subprocess.DEVNULL
-    )
+    before = crls.version(ISSUING_NAME)  # read first: the updater signs every CRL at start
+    supervisor = _Supervisor(home)
+    child = supervisor.spawn()
     try:
         started = time.monotonic()
-        before = crls.version(ISSUING_NAME)  # the updater signs every CRL when it starts
         while (now := crls.version(ISSUING_NAME)) is None or now == before:
             if child.poll() is not None:
                 raise UpdaterStartError(
@@ -83,12 +147,7 @@ def crl_updater_process(home: Home) -> Iterator[subprocess.Popen[bytes] | None]:
                     f"the CRL updater stored no CRL in {UPDATER_START_TIMEOUT_S:.0f} s"
                 )
             time.sleep(0.05)
+        supervisor.watch()
         yield child
     finally:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        supervisor.stop()

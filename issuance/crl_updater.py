@@ -102,18 +102,33 @@ class CrlUpdater:
     def update(self, name: str) -> BuiltCrl:
         """Sign the CA's CRL from the store's revoked list and store it."""
         issuer = self._issuers[name]
+        # Marked clean only once stored: a CRL whose signing or storing failed stays due,
+        # so the next round (a second later) tries again rather than the next refresh.
+        dirty_before = name in self._dirty
         self._dirty.discard(name)
         now = self._clock().replace(microsecond=0)
         issuer_key = key_sha1(issuer.cert)
+        try:
+            revoked = self._store.revoked(issuer_key)
+            number = self._store.next_crl_number(issuer_key)
+        except Exception:
+            if dirty_before:
+                self._dirty.add(name)
+            raise
         built = build_crl(
             ca_cert=issuer.cert,
             ca_key=issuer.key,
-            revoked=self._store.revoked(issuer_key),
-            number=self._store.next_crl_number(issuer_key),
+            revoked=revoked,
+            number=number,
             this_update=now,
             next_update=now + self._settings.validity,
         )
-        self._crls.put(name, built.der)
+        try:
+            self._crls.put(name, built.der)
+        except Exception:
+            if dirty_before or name not in self._built:
+                self._dirty.add(name)
+            raise
         self._built[name] = built
         log.info(
             "CRL %s #%d signed with %d entries, stored in %s",

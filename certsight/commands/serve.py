@@ -4,6 +4,7 @@ keys are."""
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Iterator
 
 import click
@@ -37,6 +38,11 @@ from certsight.settings import Home
     type=click.FloatRange(min=0.1),
     help="longest wait before an access-log batch is written under HOME/raw",
 )
+@click.option(
+    "--no-crl-updater",
+    is_flag=True,
+    help="do not start the CRL updater here even where the CA keys are (one runs elsewhere)",
+)
 @home_option
 def serve(
     home: Home,
@@ -46,19 +52,25 @@ def serve(
     workers: int,
     ocsp_validity: int,
     log_batch_seconds: float,
+    no_crl_updater: bool,
 ) -> None:
     """Serve OCSP (POST /ocsp, GET /ocsp/{request}) and CRLs (GET /crl/<ca>.crl)."""
     from certsight.serving import crl_updater_process, runtime_config
     from responders.web.server import serve as serve_http
 
+    def _terminated(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM before uvicorn runs: stop alike, child included
+
+    signal.signal(signal.SIGTERM, _terminated)
     config = runtime_config(
         home, role=role, ocsp_validity=ocsp_validity, log_batch_seconds=log_batch_seconds
     )
-    with crl_updater_process(home) if "crl" in config.roles else _nothing() as updater:
+    supervise = "crl" in config.roles and not no_crl_updater
+    with crl_updater_process(home) if supervise else _nothing() as updater:
         if updater is None and "crl" in config.roles:
+            why = "--no-crl-updater" if no_crl_updater else f"no CA keys in {home.pki.root}"
             errors.print(
-                f"no CA keys in {home.pki.root}: serving the CRLs stored in "
-                f"{home.crl_location} by a CRL updater elsewhere"
+                f"{why}: serving the CRLs stored in {home.crl_location} by a CRL updater elsewhere"
             )
         errors.print(f"serving {role} on http://{host}:{port} (home {home.root}); Ctrl-C stops")
         serve_http(config, host=host, port=port, workers=workers)

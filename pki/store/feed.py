@@ -14,10 +14,14 @@ class ChangeFeed:
             self.poll()
 
     def poll(self) -> list[Change]:
+        """Every change since the last successful poll. The cursor moves only when all of
+        them were read: a store error on a later batch must not lose the earlier ones."""
         changes: list[Change] = []
-        batch = self._store.changes_since(self._cursor)
+        cursor = self._cursor
+        batch = self._store.changes_since(cursor)
         while batch:
             changes.extend(batch)
-            self._cursor = batch[-1].sequence
-            batch = self._store.changes_since(self._cursor)
+            cursor = batch[-1].sequence
+            batch = self._store.changes_since(cursor)
+        self._cursor = cursor
         return changes

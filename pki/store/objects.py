@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,7 +22,7 @@ from pki.store.base import StoreError, StoreUnavailableError
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+MAX_NAME_BYTES = 255  # a file name's limit on every file system certsight runs on
 
 
 class ObjectStoreError(StoreError):
@@ -50,9 +49,16 @@ class ObjectStore(Protocol):
 
 
 def check_name(name: str) -> str:
-    """Object names become file names and keys: refuse anything that could leave the
-    location (separators, ``..``, hidden files)."""
-    if not _NAME.fullmatch(name) or ".." in name:
+    """Object names become file names and keys: refuse what could leave the location or
+    hide in it (separators, ``.`` and ``..``, a leading dot, control characters), and what
+    no file system takes (over 255 bytes). Spaces and other scripts are ordinary names."""
+    if (
+        not name
+        or name.startswith(".")
+        or any(char in name for char in "/\\")
+        or any(ord(char) < 32 or ord(char) == 127 for char in name)
+        or len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES
+    ):
         raise ObjectStoreError(f"not an object name: {name!r}")
     return name
 

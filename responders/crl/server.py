@@ -65,6 +65,9 @@ class CrlServer:
         self._current: dict[str, tuple[str, ServedCrl]] = {}  # name -> (version, CRL)
         self._checked: dict[str, datetime] = {}
         self._lock = threading.Lock()
+        # Servers that refresh off the request path (the ASGI app, whose event loop must
+        # never wait for S3) turn this off: ``current`` then only reads memory.
+        self.refresh_on_read = True
 
     @property
     def names(self) -> list[str]:
@@ -73,10 +76,10 @@ class CrlServer:
     def current(self, name: str) -> ServedCrl | None:
         if name not in self._issuers:
             return None
-        now = self._clock()
-        checked = self._checked.get(name)
-        if checked is None or now - checked >= self._settings.recheck:
-            self.refresh(name)
+        if self.refresh_on_read:
+            checked = self._checked.get(name)
+            if checked is None or self._clock() - checked >= self._settings.recheck:
+                self.refresh(name)
         held = self._current.get(name)
         return held[1] if held else None
 
@@ -101,6 +104,24 @@ class CrlServer:
             except ValueError as exc:
                 log.error("refusing stored CRL %s from %s: %s", name, self._store.location, exc)
                 return
+            if held is not None and served.number < held[1].number:
+                # Two updaters racing, or an old object version restored: serving it would
+                # drop revocations that the CRL in service lists (RFC 5280 5.2.3).
+                log.error(
+                    "refusing stored CRL %s #%d from %s: CRL #%d is in service already",
+                    name,
+                    served.number,
+                    self._store.location,
+                    held[1].number,
+                )
+                return
+            if served.next_update <= self._clock():
+                log.warning(
+                    "stored CRL %s #%d is past its nextUpdate (%s): is the CRL updater running?",
+                    name,
+                    served.number,
+                    served.next_update.isoformat(),
+                )
             self._current[name] = (stored.version, served)
             log.info("serving CRL %s #%d", name, served.number)
 

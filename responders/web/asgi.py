@@ -3,8 +3,8 @@
 No framework: the ASGI surface is small and a framework's routing would cost
 more per request than the whole cached OCSP answer. Lifespan startup builds the
 runtime, a background task follows the store's change log (revocations show
-within ``poll_interval_s``) and rebuilds CRLs off the event loop; shutdown
-flushes the access logs.
+within ``poll_interval_s``) and re-reads the stored CRLs off the event loop (an S3
+location must never stall OCSP answers); shutdown flushes the access logs.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ class ValidationApp:
         if crl is not None:
             for name in crl.names:  # read the stored CRLs before the first request
                 crl.refresh(name)
+            crl.refresh_on_read = False  # _follow_store refreshes them off the event loop
 
     def stop(self) -> None:
         for sink in self._sinks.values():
@@ -94,6 +95,9 @@ class ValidationApp:
             await asyncio.sleep(self._config.poll_interval_s)
             try:
                 runtime.sync()
+                if runtime.crl is not None:
+                    for name in runtime.crl.names:
+                        await asyncio.to_thread(runtime.crl.refresh, name)
             except Exception:
                 log.exception("could not refresh from the certificate store")
 

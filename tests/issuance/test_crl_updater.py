@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from issuance.crl_updater import SETTLE, CrlIssuer, CrlSettings, CrlUpdater
 from pki.certificates import issue_certificate
+from pki.identity import key_sha1
 from pki.keys import KeyType, generate_key, load_private_key
 from pki.reasons import RevocationReason
-from pki.store.crls import open_crl_store
+from pki.store.crls import CrlStoreError, open_crl_store
 from tests.conftest import make_home
 from tests.responders.test_ocsp_core import Clock, load
 
@@ -117,3 +119,47 @@ def test_crl_numbers_survive_a_new_updater(tmp_path: Path) -> None:
         )
         numbers.append(updater.update("issuing-ca").number)
     assert numbers == sorted(numbers) and len(set(numbers)) == 3
+
+
+class _FailingCrls:
+    """A CRL location that refuses writes until told otherwise."""
+
+    location = "failing://"
+
+    def __init__(self) -> None:
+        self.failing = True
+        self.stored: dict[str, bytes] = {}
+
+    def put(self, name: str, der: bytes) -> None:
+        if self.failing:
+            raise CrlStoreError("bucket unreachable")
+        self.stored[name] = der
+
+    def get(self, name: str) -> None:
+        return None
+
+    def version(self, name: str) -> None:
+        return None
+
+
+def test_a_crl_that_could_not_be_stored_stays_due(tmp_path: Path) -> None:
+    """A revocation must reach the CRL on the next round once the location is back, not at
+    the next hourly refresh."""
+    home = make_home(tmp_path)
+    layout = home.home.pki
+    issuer = CrlIssuer(
+        "issuing-ca", load(layout.issuing_cert), load_private_key(layout.issuing_key)
+    )
+    clock = Clock()
+    crls = _FailingCrls()
+    updater = CrlUpdater([issuer], home.store(), crls, clock)
+    crls.failing = False
+    updater.update("issuing-ca")
+    crls.failing = True
+    updater.mark_changed(key_sha1(issuer.cert))
+    with pytest.raises(CrlStoreError):
+        updater.update_due()
+    assert updater.due() == ["issuing-ca"]
+    crls.failing = False
+    assert [built.entries for built in updater.update_due()] == [1]
+    assert updater.due() == []

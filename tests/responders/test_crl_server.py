@@ -153,3 +153,36 @@ def test_folder_store_refuses_names_that_leave_it(tmp_path: Path) -> None:
             crls.put(name, b"x")
     assert not any(tmp_path.iterdir())
     assert crls.get("missing") is None and crls.version("missing") is None
+
+
+def test_an_older_crl_never_replaces_a_newer_one(tmp_path: Path) -> None:
+    """Two updaters racing (or an old S3 object version restored) must not bring back a CRL
+    that lacks revocations the CRL in service lists."""
+    home = make_home(tmp_path)
+    clock = Clock()
+    crls = open_crl_store(str(tmp_path / "crls"))
+    updater = _updater(home, crls, clock)
+    older = updater.update("issuing-ca")
+    newer = updater.update("issuing-ca")
+    server = CrlServer([("issuing-ca", load(home.home.pki.issuing_cert))], crls, clock)
+    served = server.current("issuing-ca")
+    assert served is not None and served.number == newer.number
+    crls.put("issuing-ca", older.der)  # the slower writer lands last
+    clock.now += timedelta(seconds=5)
+    served = server.current("issuing-ca")
+    assert served is not None and served.number == newer.number
+
+
+def test_the_asgi_server_reads_stored_crls_off_the_request_path(tmp_path: Path) -> None:
+    """With refresh_on_read off, a request never touches the store: only refresh() does."""
+    home = make_home(tmp_path)
+    clock = Clock()
+    inner = open_crl_store(str(tmp_path / "crls"))
+    _updater(home, inner, clock).update("issuing-ca")
+    store = _BrokenStore(inner)
+    server = CrlServer([("issuing-ca", load(home.home.pki.issuing_cert))], store, clock)
+    server.refresh("issuing-ca")
+    server.refresh_on_read = False
+    store.broken = True  # any store call from here on would raise inside refresh and log
+    clock.now += timedelta(minutes=5)
+    assert server.current("issuing-ca") is not None
