@@ -30,16 +30,22 @@ def exercise(store: ObjectStore) -> None:
     second = store.get("x.crl")
     assert second is not None and second.data == b"second!"
     assert second.version != first.version
-    for name in ("../x", "a/b", "", ".hidden", "x" * 300):
+    for name in ("../x", "a/b", "a\\b", "", ".hidden", "a\nb", "x" * 300):
         with pytest.raises(ObjectStoreError, match="not an object name"):
             store.put(name, b"", "text/plain")
+    # Ordinary report names: spaces, plus signs, other scripts.
+    for name in ("Weekly report.html", "q3+q4.csv", "Zertifikate-Übersicht.html"):
+        store.put(name, b"ok", "text/html")
+        held = store.get(name)
+        assert held is not None and held.data == b"ok"
 
 
 def test_folder_store(tmp_path: Path) -> None:
     store = open_object_store(str(tmp_path / "objects"))
     assert isinstance(store, FolderObjectStore)
     exercise(store)
-    assert sorted(p.name for p in (tmp_path / "objects").iterdir()) == ["x.crl"]  # no temporary
+    leftovers = [p for p in (tmp_path / "objects").iterdir() if p.name.startswith(".")]
+    assert not leftovers  # no temporary file stays behind
     assert (tmp_path / "objects" / "x.crl").stat().st_mode & 0o777 == 0o644
 
 
