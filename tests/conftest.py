@@ -102,6 +102,12 @@ class RunningServer:
     port: int
     process: subprocess.Popen[bytes]
     home: PkiHome
+    # A file, not a pipe: nobody reads a pipe while the server runs, and a full pipe would
+    # block the server and its CRL updater child (both write their log lines there).
+    stderr_path: Path
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -119,32 +125,34 @@ def start_server(
 ) -> RunningServer:
     port = free_port()
     env = {**os.environ, "CERTSIGHT_HOME": str(home.home.root), **(environment or {})}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "certsight.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--log-batch-seconds",
-            "0.5",
-            *extra,
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    stderr_path = home.home.root / f"serve-{port}.stderr"
+    with stderr_path.open("wb") as stderr_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "certsight.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--log-batch-seconds",
+                "0.5",
+                *extra,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr_file,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            stderr = process.stderr.read().decode() if process.stderr else ""
+            stderr = stderr_path.read_text(errors="replace")
             raise RuntimeError(f"certsight serve exited with {process.returncode}: {stderr}")
         try:
             with urllib.request.urlopen(f"{url}/healthz", timeout=1) as reply:
                 if reply.status == 200:
-                    return RunningServer(url, port, process, home)
+                    return RunningServer(url, port, process, home, stderr_path)
         except OSError:
             time.sleep(0.1)
     process.kill()

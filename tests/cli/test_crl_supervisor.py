@@ -68,5 +68,5 @@ def test_a_dead_updater_is_restarted_and_an_orphan_stops(tmp_path: Path) -> None
         assert wait_for(lambda: not running(second)), "the orphaned CRL updater kept running"
     finally:
         server.stop()
-    stderr = server.process.stderr.read().decode() if server.process.stderr else ""
+    stderr = server.stderr()
     assert "crl updater stopped" in stderr

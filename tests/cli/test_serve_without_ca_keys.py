@@ -85,7 +85,7 @@ def test_validation_host_serves_ocsp_and_stored_crls_without_ca_keys(tmp_path: P
         assert status is ocsp.OCSPCertStatus.REVOKED
     finally:
         assert server.stop() == 0
-    stderr = server.process.stderr.read().decode() if server.process.stderr else ""
+    stderr = server.stderr()
     assert "no CA keys" in stderr
 
 

@@ -306,6 +306,7 @@ def test_revocation_while_serving_reaches_ocsp_and_crl(server: RunningServer) ->
     # The CRL updater (a child of `certsight serve`, which holds the CA key the server
     # does not) re-signs on the revocation; the server picks the stored CRL up.
     listed = None
+    deadline = time.monotonic() + 15  # designed for about 2 s; generous on a loaded CI
     while time.monotonic() < deadline and listed is None:
         _, _, crl_body = http("GET", f"{server.url}/crl/issuing-ca.crl")
         crl = x509.load_der_x509_crl(crl_body)
