@@ -35,6 +35,8 @@ from pki.reasons import RevocationReason
 from pki.serials import serial_hex
 from pki.store.base import CertStatus
 from pki.store.factory import open_store
+from pki.store.objects import FolderObjectStore
+from publishing.cacerts import load_ca_certificates, publish_ca_certificates
 from responders.web.server import serve
 from simulator.live import LivePopulation, prepare_live_enterprise
 
@@ -133,9 +135,22 @@ class RunOptions:
     live_rate: float = LIVE_RATE  # requests per second; 0: no live population
 
 
+def publish_ca_files(home: Home, console: Console) -> None:
+    """The publishing module's job under `run`: the CA certificates where relying parties
+    download them (HOME/publish/ca; an S3 bucket behind a CDN in AWS)."""
+    report = publish_ca_certificates(
+        load_ca_certificates(home.pki), FolderObjectStore(home.root / "publish" / "ca")
+    )
+    console.print(
+        f"CA certificates published in {report.location} "
+        f"({len(report.written)} written, {len(report.unchanged)} unchanged)"
+    )
+
+
 def run_demo(home: Home, options: RunOptions, *, console: Console) -> None:
     port = options.port
     prepare_demo(home, port=port, console=console)
+    publish_ca_files(home, console)
     enterprise = prepare_live_enterprise(home, clock=_now, console=console)
     dashboard = _start_dashboard(home, options.dashboard_port, console)
     population: LivePopulation | None = None

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from pki.layout import ISSUING_NAME, ROOT_NAME, PkiLayout
+from pki.pem import load_pem_certificate
 from pki.store.base import StoreError
 from pki.store.objects import ObjectStore, ObjectStoreError, check_name
 
@@ -132,6 +134,14 @@ def publish(files: Mapping[str, bytes], destination: ObjectStore) -> PublishRepo
     except StoreError as exc:
         raise PublishError(str(exc)) from exc
     return PublishReport(destination.location, tuple(written), tuple(unchanged))
+
+
+def load_ca_certificates(layout: PkiLayout) -> list[CaCertificate]:
+    """Root first, then the issuing CA: the order of the PEM bundle."""
+    return [
+        CaCertificate(ROOT_NAME, load_pem_certificate(layout.root_cert)),
+        CaCertificate(ISSUING_NAME, load_pem_certificate(layout.issuing_cert)),
+    ]
 
 
 def publish_ca_certificates(

@@ -19,10 +19,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from pki.layout import ISSUING_NAME, ROOT_NAME, PkiLayout
-from pki.pem import load_pem_certificate
+from pki.layout import PkiLayout
 from pki.store.objects import ObjectStore, ObjectStoreError, open_object_store
-from publishing.cacerts import CaCertificate, PublishError, publish_ca_certificates
+from publishing.cacerts import PublishError, load_ca_certificates, publish_ca_certificates
 
 logger = Logger(service="certsight-publishing", level="INFO")
 
@@ -34,14 +33,6 @@ def _setting(name: str) -> str:
             f"set {name} for the publishing function (CERTSIGHT_PKI_DIR, CERTSIGHT_PUBLISH)"
         )
     return value
-
-
-def load_ca_certificates(layout: PkiLayout) -> list[CaCertificate]:
-    """Root first, then the issuing CA: the order of the PEM bundle."""
-    return [
-        CaCertificate(ROOT_NAME, load_pem_certificate(layout.root_cert)),
-        CaCertificate(ISSUING_NAME, load_pem_certificate(layout.issuing_cert)),
-    ]
 
 
 def open_destination(location: str) -> ObjectStore:

@@ -86,6 +86,12 @@ def test_run_comes_up_builds_alerts_and_stops_cleanly(tmp_path: Path) -> None:
     assert local == (0,)
     reports = sorted(p.name for p in (home / "reports").glob("latest-*.html"))
     assert reports == ["latest-cyber.html", "latest-management.html", "latest-pki.html"]
+    # Every module ran: the CRL updater signed (issuance), the CA certificates were
+    # published (publishing).
+    assert "CA certificates published in" in output
+    published = sorted(p.name for p in (home / "publish" / "ca").iterdir())
+    assert published == ["ca-bundle.pem", "ca-manifest.json", "issuing-ca.crt", "root-ca.crt"]
+    assert (home / "pki" / "crl" / "issuing-ca.crl").stat().st_size > 0
 
 
 def _answers(url: str) -> bool:
