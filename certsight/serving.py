@@ -78,6 +78,8 @@ class _Supervisor:
             str(os.getpid()),
         ]
         with self._lock:
+            if self._stopping.is_set():
+                raise UpdaterStartError("the server is stopping: no CRL updater started")
             self.child = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
                 command,
                 env={**os.environ, HOME_ENV: str(self._home.root)},
@@ -101,7 +103,10 @@ class _Supervisor:
             )
             if self._stopping.wait(RESTART_DELAY_S):
                 return
-            self.spawn()
+            try:
+                self.spawn()
+            except UpdaterStartError:  # stop() ran meanwhile: start nothing new
+                return
 
     def stop(self) -> None:
         self._stopping.set()
