@@ -3,7 +3,7 @@
 One command: ``python bench/coldstart_bench.py``. It builds ``validation.zip`` as
 ``certsight package`` does (pip installs the closure for the Lambda platform; bytecode
 is compiled into the zip), unpacks it, and starts N fresh interpreters the way
-tests/test_packaging.py does (tests/lambda_sandbox.py: ``python -S -I -B``, no venv, no
+tests/packaging/ does (tests/lambda_sandbox.py: ``python -S -I -B``, no venv, no
 bytecode written, as in Lambda's read-only /var/task), with the unpacked zip and then
 the venv's copies of the runtime-provided distributions on sys.path. Each one imports
 ``responders.lambda_handler`` and answers one OCSP POST for a good certificate, with a

@@ -1,4 +1,4 @@
-"""A Lambda-like sandbox for an unpacked unit zip, shared by tests/test_packaging.py and
+"""A Lambda-like sandbox for an unpacked unit zip, shared by tests/packaging/ and
 bench/coldstart_bench.py (which times the same cold start the tests check).
 
 A fresh interpreter that cannot see the venv (``python -S -I -B``) gets the unpacked
