@@ -47,8 +47,11 @@ def ca_init(home: Home, base_url: str, key_type: str, org: str) -> None:
         layout, base_url=base_url, key_type=KeyType(key_type), now=now, organization=org
     )
     store = open_store(home.store_uri)
-    register_ca_material(layout=layout, store=store, raw_dir=home.raw, now=now)
-    sign_crls(layout, store, open_crl_store(home.crl_location), utc_now)
+    try:
+        register_ca_material(layout=layout, store=store, raw_dir=home.raw, now=now)
+        sign_crls(layout, store, open_crl_store(home.crl_location), utc_now)
+    finally:
+        store.close()  # checkpoints SQLite's write-ahead log: the store file is complete
     table = Table(title=f"CA created under {layout.root}", show_header=True)
     table.add_column("file")
     table.add_column("subject")

@@ -51,18 +51,22 @@ def issue(
     home.pki.read_config()  # "run ca init first" before anything is created
     if csr_path and key_type:
         raise click.UsageError("--key-type chooses a key to generate; a --csr brings its own key")
-    files = issue_to_files(
-        layout=home.pki,
-        store=open_store(home.store_uri),
-        raw_dir=home.raw,
-        clock=utc_now,
-        common_name=common_name,
-        sans=list(sans),
-        days=days,
-        out_dir=out_dir or home.certs,
-        csr_path=csr_path,
-        key_type=KeyType(key_type) if key_type else None,
-    )
+    store = open_store(home.store_uri)
+    try:
+        files = issue_to_files(
+            layout=home.pki,
+            store=store,
+            raw_dir=home.raw,
+            clock=utc_now,
+            common_name=common_name,
+            sans=list(sans),
+            days=days,
+            out_dir=out_dir or home.certs,
+            csr_path=csr_path,
+            key_type=KeyType(key_type) if key_type else None,
+        )
+    finally:
+        store.close()
     errors.print(f"certificate: {files.certificate}")
     if files.key:
         errors.print(f"key:         {files.key} (mode 0600)")

@@ -33,14 +33,18 @@ def revoke(home: Home, serial: str, reason: str, issuer_key_sha1: str | None) ->
     """Revoke a certificate by serial (hex, any case, colons or 0x allowed)."""
     parsed_reason = RevocationReason.parse(reason)
     home.pki.read_config()
-    record = revoke_serial(
-        store=open_store(home.store_uri),
-        raw_dir=home.raw,
-        clock=utc_now,
-        serial=parse_serial(serial),
-        reason=parsed_reason,
-        issuer_key_sha1=issuer_key_sha1.lower() if issuer_key_sha1 else None,
-    )
+    store = open_store(home.store_uri)
+    try:
+        record = revoke_serial(
+            store=store,
+            raw_dir=home.raw,
+            clock=utc_now,
+            serial=parse_serial(serial),
+            reason=parsed_reason,
+            issuer_key_sha1=issuer_key_sha1.lower() if issuer_key_sha1 else None,
+        )
+    finally:
+        store.close()
     click.echo(
         f"revoked {record.serial} ({record.subject}) at "
         f"{record.revoked_at:%Y-%m-%d %H:%M:%S}Z, reason {parsed_reason.name}"
