@@ -12,54 +12,63 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from certsight.dashboarding import DashboardConfigError
-from certsight.querying import QueryError
-from certsight.reporting import ReportError
-from certsight.settings import Home, SettingsError
-from dashboards.settings import DashboardSettingsError
-from ingest.locking import LakeBusyError
-from ingest.sources import SourceError
-from ingest.storage import StorageError
-from issuance.hierarchy import CaExistsError
-from issuance.operations import AmbiguousSerialError
-from pki.certificates import IssuanceError
-from pki.pem import CertificateFileError
-from pki.reasons import ReasonError
-from pki.serials import SerialFormatError
-from pki.store.base import StoreError
-from responders.web.server import ServerStartError
-from warehouse.dbt_runner import DbtError
-from warehouse.networks import NetworksError
-from warehouse.reading import WarehouseMissingError
+from certsight.settings import Home
 
 console = Console()
 errors = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Errors a user can fix; anything else is a bug and keeps its traceback.
-_USER_ERRORS = (
-    CaExistsError,
-    CertificateFileError,
-    FileExistsError,
-    FileNotFoundError,
-    IssuanceError,
-    SerialFormatError,
-    StoreError,
-    AmbiguousSerialError,
-    ReasonError,
-    ServerStartError,
-    SourceError,
-    LakeBusyError,
-    StorageError,
-    NetworksError,
-    DbtError,
-    SettingsError,
-    QueryError,
-    WarehouseMissingError,
-    DashboardConfigError,
-    DashboardSettingsError,
-    ReportError,
-)
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors a user can fix; anything else is a bug and keeps its traceback.
+
+    Imported only when a command has failed: importing every module's error classes up
+    front would put pyarrow, the dashboards and the warehouse into the start-up of every
+    command, ``certsight revoke`` included.
+    """
+    from certsight.dashboarding import DashboardConfigError
+    from certsight.querying import QueryError
+    from certsight.reporting import ReportError
+    from certsight.settings import SettingsError
+    from dashboards.settings import DashboardSettingsError
+    from ingest.locking import LakeBusyError
+    from ingest.sources import SourceError
+    from ingest.storage import StorageError
+    from issuance.hierarchy import CaExistsError
+    from issuance.operations import AmbiguousSerialError
+    from pki.certificates import IssuanceError
+    from pki.pem import CertificateFileError
+    from pki.reasons import ReasonError
+    from pki.serials import SerialFormatError
+    from pki.store.base import StoreError
+    from responders.web.server import ServerStartError
+    from warehouse.dbt_runner import DbtError
+    from warehouse.networks import NetworksError
+    from warehouse.reading import WarehouseMissingError
+
+    return (
+        CaExistsError,
+        CertificateFileError,
+        FileExistsError,
+        FileNotFoundError,
+        IssuanceError,
+        SerialFormatError,
+        StoreError,
+        AmbiguousSerialError,
+        ReasonError,
+        ServerStartError,
+        SourceError,
+        LakeBusyError,
+        StorageError,
+        NetworksError,
+        DbtError,
+        SettingsError,
+        QueryError,
+        WarehouseMissingError,
+        DashboardConfigError,
+        DashboardSettingsError,
+        ReportError,
+    )
 
 
 def utc_now() -> datetime:
@@ -80,7 +89,11 @@ def home_option(command: F) -> F:
     def wrapper(*args: Any, home_dir: Path | None, **kwargs: Any) -> Any:
         try:
             return command(*args, home=Home.resolve(home_dir), **kwargs)
-        except _USER_ERRORS as exc:
-            raise click.ClickException(str(exc)) from exc
+        except (click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if isinstance(exc, user_errors()):
+                raise click.ClickException(str(exc)) from exc
+            raise
 
     return wrapper  # type: ignore[return-value]
