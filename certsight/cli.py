@@ -19,6 +19,7 @@ COMMANDS = {
     "issue": "certsight.commands.issue:issue",
     "revoke": "certsight.commands.revoke:revoke",
     "serve": "certsight.commands.serve:serve",
+    "token": "certsight.commands.token:token",
     "crl": "certsight.commands.crl:crl",
     "package": "certsight.commands.package:package_command",
     "ingest": "certsight.commands.ingest:ingest",

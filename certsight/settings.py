@@ -5,10 +5,10 @@ This module is the only reader of certsight.toml (once per load) and of certsigh
 environment variables. ``CertsightSettings`` is the root model: it composes each
 package's model of its own table (``[alerts]`` and ``[reports]`` from
 ``warehouse.destinations``, ``[dashboard]`` and ``[privacy]`` from
-``dashboards.settings``) and refuses any key none of them knows. Packages receive
-what they need as arguments; secrets stay in environment variables the file names,
-looked up through ``Environment`` when they are used. docs/settings.md lists every
-table, key and variable.
+``dashboards.settings``, ``[issuance]`` from ``issuance.settings``) and refuses any
+key none of them knows. Packages receive what they need as arguments; secrets stay in
+environment variables the file names, looked up through ``Environment`` when they are
+used. docs/settings.md lists every table, key and variable.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from dashboards.settings import (
     DashboardSettings,
     PrivacySettings,
 )
+from issuance.settings import IssuanceSettings
 from pki.layout import PkiLayout
 from warehouse.destinations import AlertsSettings, Context, ReportsSettings
 
@@ -78,6 +79,11 @@ class Home:
     @property
     def warehouse(self) -> Path:
         return self.root / "warehouse.duckdb"
+
+    @property
+    def issuance(self) -> Path:
+        """The issuance service's own state: tokens, orders, its TLS certificate."""
+        return self.root / "issuance"
 
     @property
     def certs(self) -> Path:
@@ -148,6 +154,7 @@ class CertsightSettings(BaseModel):
     reports: ReportsSettings = ReportsSettings()
     dashboard: DashboardSection = DashboardSection()
     privacy: PrivacySettings = PrivacySettings()
+    issuance: IssuanceSettings = IssuanceSettings()
 
     _environment: Environment = PrivateAttr(default_factory=Environment)
 

@@ -16,11 +16,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
+from issuance.events import certificate_event
+from issuance.signers import open_issuing_signer
 from pki.certificates import IssuedCertificate, issue_certificate, record_for_certificate
-from pki.keys import KeyType, generate_key, load_private_key, write_private_key
+from pki.keys import KeyType, generate_key, write_private_key
 from pki.layout import PkiLayout
 from pki.pem import load_csr, load_pem_certificate
-from pki.rawlog import event_time, write_batch_files
+from pki.rawlog import write_batch_files
 from pki.reasons import ReasonError, RevocationReason
 from pki.store.base import CertificateNotFoundError, CertificateRecord, CertificateStore
 
@@ -68,7 +70,7 @@ def issue_to_files(
 ) -> IssuedFiles:
     config = layout.read_config()
     issuing_cert = load_pem_certificate(layout.issuing_cert)
-    issuing_key = load_private_key(layout.issuing_key)
+    issuing_key = open_issuing_signer(layout)
     now = clock()
     stem = file_stem(common_name)
     cert_path, key_path, chain_path = (
@@ -135,44 +137,13 @@ def revoke_serial(
     return record
 
 
-def _certificate_fields(record: CertificateRecord) -> dict[str, Any]:
-    return {
-        "issuer_key_sha1": record.issuer_key_sha1,
-        "serial": record.serial,
-        "subject": record.subject,
-        "sans": list(record.sans),
-        "not_before": event_time(record.not_before),
-        "not_after": event_time(record.not_after),
-        "key_algorithm": record.key_algorithm,
-        "profile": record.profile,
-        "requester": record.requester,
-        "ca_backend": record.ca_backend,
-    }
-
-
 def issuance_event(issued: IssuedCertificate) -> dict[str, Any]:
-    record = issued.record
-    assert record.issued_at is not None
-    return {
-        "log": "issuance",
-        "event": "issued",
-        "event_time": event_time(record.issued_at),
-        **_certificate_fields(record),
-        "issued_at": event_time(record.issued_at),
-        "certificate_pem": issued.certificate.public_bytes(serialization.Encoding.PEM).decode(),
-    }
+    pem = issued.certificate.public_bytes(serialization.Encoding.PEM).decode()
+    return certificate_event("issued", issued.record, certificate_pem=pem)
 
 
 def revocation_event(record: CertificateRecord) -> dict[str, Any]:
-    assert record.revoked_at is not None and record.revocation_reason is not None
-    return {
-        "log": "issuance",
-        "event": "revoked",
-        "event_time": event_time(record.revoked_at),
-        **_certificate_fields(record),
-        "revoked_at": event_time(record.revoked_at),
-        "revocation_reason": record.revocation_reason.name,
-    }
+    return certificate_event("revoked", record)
 
 
 def register_ca_material(

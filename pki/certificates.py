@@ -86,11 +86,22 @@ def check_common_name(common_name: str) -> str:
     return name
 
 
+EKU_OIDS: dict[str, x509.ObjectIdentifier] = {
+    "serverAuth": ExtendedKeyUsageOID.SERVER_AUTH,
+    "clientAuth": ExtendedKeyUsageOID.CLIENT_AUTH,
+    "codeSigning": ExtendedKeyUsageOID.CODE_SIGNING,
+    "emailProtection": ExtendedKeyUsageOID.EMAIL_PROTECTION,
+    "timeStamping": ExtendedKeyUsageOID.TIME_STAMPING,
+}
+DEFAULT_EKUS = ("serverAuth", "clientAuth")
+
+
 def issue_certificate(
     *,
     common_name: str,
     sans: list[str],
-    days: int,
+    days: int | None = None,
+    validity: timedelta | None = None,
     issuing_cert: x509.Certificate,
     issuing_key: SigningKey,
     config: CaConfig,
@@ -99,9 +110,22 @@ def issue_certificate(
     csr: x509.CertificateSigningRequest | None = None,
     requester: str = "",
     issuing_ca_name: str = "issuing-ca",
+    profile: str = PROFILE_TLS,
+    ekus: tuple[str, ...] = DEFAULT_EKUS,
+    ca_backend: str = "internal",
 ) -> IssuedCertificate:
-    if not 1 <= days <= MAX_DAYS:
-        raise IssuanceError(f"--days must be between 1 and {MAX_DAYS}, got {days}")
+    """Build and sign a leaf. ``validity`` (the issuance API's, already within a profile's
+    bounds) or ``days`` (``certsight issue --days``) sets the lifetime."""
+    if validity is None:
+        if days is None or not 1 <= days <= MAX_DAYS:
+            raise IssuanceError(f"--days must be between 1 and {MAX_DAYS}, got {days}")
+        validity = timedelta(days=days)
+    elif not timedelta(minutes=5) <= validity <= timedelta(days=MAX_DAYS):
+        raise IssuanceError(f"validity must be between 5 minutes and {MAX_DAYS} days")
+    try:
+        eku_oids = [EKU_OIDS[name] for name in ekus]
+    except KeyError as exc:
+        raise IssuanceError(f"unknown extended key usage {exc.args[0]}") from None
     cn = check_common_name(common_name)
     if csr is not None:
         if not csr.is_signature_valid:
@@ -118,7 +142,7 @@ def issue_certificate(
     names = _sans_for(cn, sans, csr)
     serial = int.from_bytes(os.urandom(16), "big") >> 1
     not_before = now - timedelta(minutes=5)
-    not_after = now + timedelta(days=days)
+    not_after = now + validity
     is_rsa = isinstance(public_key, rsa.RSAPublicKey)
     certificate = (
         x509.CertificateBuilder()
@@ -134,9 +158,7 @@ def issue_certificate(
             critical=True,
         )
         .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
+            x509.ExtendedKeyUsage(eku_oids),
             critical=False,
         )
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
@@ -182,18 +204,26 @@ def issue_certificate(
         sans=tuple(san_text(name) for name in names),
         not_before=certificate.not_valid_before_utc,
         not_after=certificate.not_valid_after_utc,
-        profile=PROFILE_TLS,
+        profile=profile,
         key_algorithm=describe_key(public_key),
         requester=requester,
         issued_at=now,
+        ca_backend=ca_backend,
     )
     return IssuedCertificate(certificate=certificate, record=record)
 
 
 def record_for_certificate(
-    certificate: x509.Certificate, issuer: x509.Certificate, *, profile: str, now: datetime
+    certificate: x509.Certificate,
+    issuer: x509.Certificate,
+    *,
+    profile: str,
+    now: datetime,
+    requester: str = "",
+    ca_backend: str = "internal",
 ) -> CertificateRecord:
-    """Inventory row for a certificate certsight did not build itself (CA, signer)."""
+    """Inventory row for a certificate certsight did not build itself (CA, signer, or a
+    leaf that an external CA backend returned)."""
     try:
         sans = tuple(
             san_text(n)
@@ -213,5 +243,7 @@ def record_for_certificate(
         not_after=certificate.not_valid_after_utc,
         profile=profile,
         key_algorithm=describe_key(certificate.public_key()),
+        requester=requester,
         issued_at=now,
+        ca_backend=ca_backend,
     )

@@ -34,8 +34,12 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from ingest.locking import LakeBusyError
     from ingest.sources import SourceError
     from ingest.storage import StorageError
+    from issuance.api.server import IssuanceServerError
+    from issuance.backends.base import BackendError
     from issuance.hierarchy import CaExistsError
     from issuance.operations import AmbiguousSerialError
+    from issuance.patterns import PatternError
+    from issuance.tokens import TokenError
     from pki.certificates import IssuanceError
     from pki.pem import CertificateFileError
     from pki.reasons import ReasonError
@@ -68,6 +72,10 @@ def user_errors() -> tuple[type[BaseException], ...]:
         DashboardConfigError,
         DashboardSettingsError,
         ReportError,
+        IssuanceServerError,
+        BackendError,
+        PatternError,
+        TokenError,
     )
 
 

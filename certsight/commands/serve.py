@@ -1,5 +1,5 @@
 """``certsight serve``: the validation server, and the CRL updater beside it where the CA
-keys are."""
+keys are; ``certsight serve issuance``: the issuance API."""
 
 from __future__ import annotations
 
@@ -14,9 +14,14 @@ from certsight.settings import Home
 
 
 @click.command()
-@click.argument("role", type=click.Choice(["ocsp", "crl", "all"]), default="all")
+@click.argument("role", type=click.Choice(["ocsp", "crl", "all", "issuance"]), default="all")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--port",
+    default=None,
+    type=click.IntRange(1, 65535),
+    help="default 8080 for the responders, 8443 for issuance",
+)
 @click.option(
     "--workers",
     default=1,
@@ -43,18 +48,33 @@ from certsight.settings import Home
     is_flag=True,
     help="do not start the CRL updater here even where the CA keys are (one runs elsewhere)",
 )
+@click.option(
+    "--plain-http",
+    is_flag=True,
+    help="issuance only: plain HTTP on a loopback address (no TLS, so no mTLS renewal)",
+)
 @home_option
 def serve(
     home: Home,
     role: str,
     host: str,
-    port: int,
+    port: int | None,
     workers: int,
     ocsp_validity: int,
     log_batch_seconds: float,
     no_crl_updater: bool,
+    plain_http: bool,
 ) -> None:
-    """Serve OCSP (POST /ocsp, GET /ocsp/{request}) and CRLs (GET /crl/<ca>.crl)."""
+    """Serve OCSP (POST /ocsp, GET /ocsp/{request}) and CRLs (GET /crl/<ca>.crl), or with
+    ISSUANCE the issuance API (/v1, docs/issuance.md)."""
+    if role == "issuance":
+        from certsight.issuing import serve_issuance_api
+
+        serve_issuance_api(home, host=host, port=port, plain_http=plain_http)
+        return
+    if plain_http:
+        raise click.UsageError("--plain-http is for `serve issuance`; the responders speak HTTP")
+    port = port or 8080
     from certsight.serving import crl_updater_process, runtime_config
     from responders.web.server import serve as serve_http
 

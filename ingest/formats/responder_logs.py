@@ -346,7 +346,7 @@ def _issuance(record: dict[str, Any], line: int, out: ObjectRows) -> None:
         ),
         "serial": hex_text(record.get("serial"), "serial", required=True),
     }
-    if event == "issued":
+    if event in ("issued", "renewed"):  # a renewal is a new certificate like any other
         sans = record.get("sans") or []
         if not isinstance(sans, list) or not all(isinstance(s, str) for s in sans):
             raise RecordError("sans is not a list of strings")

@@ -1,0 +1,1 @@
+"""The issuance API: HTTP adapters over issuance.service."""

@@ -1,0 +1,89 @@
+"""Wire the issuance service from a home's files and settings: store, state, backends,
+events. The CLI, ``certsight run``, the Lambda handler and the tests build it here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from issuance.api.app import create_app
+from issuance.backends import open_backend
+from issuance.backends.base import BackendConfigError, BackendContext, CaBackend
+from issuance.service import IssuanceService
+from issuance.settings import IssuanceSettings
+from issuance.statedb import StateDb
+from issuance.tokens import TokenStore
+from pki.layout import PkiLayout
+from pki.rawlog import BatchFileSink, LogSink
+from pki.store.base import CertificateStore
+from pki.store.factory import open_store
+
+STATE_FILE = "issuance.sqlite"
+EVENT_BATCH_SECONDS = 1.0  # issuance is rare next to validation: a short window to lose
+
+
+@dataclass
+class IssuanceRuntime:
+    service: IssuanceService
+    tokens: TokenStore
+    state: StateDb
+    store: CertificateStore
+    events: LogSink
+    app: FastAPI
+
+    def close(self) -> None:
+        self.service.close()
+        self.events.close()
+        self.state.close()
+        self.store.close()
+
+
+def open_state(state_dir: Path) -> StateDb:
+    return StateDb(state_dir / STATE_FILE)
+
+
+def build_runtime(
+    *,
+    layout: PkiLayout,
+    settings: IssuanceSettings,
+    store_uri: str,
+    raw_dir: Path | None,
+    state_dir: Path,
+    clock: Callable[[], datetime],
+    secret: Callable[[str], str | None] = lambda _name: None,
+    events: LogSink | None = None,
+) -> IssuanceRuntime:
+    layout.read_config()  # "run ca init first" before anything else
+    configured = settings.all_backends()
+    context = BackendContext(
+        layout=layout, state_dir=state_dir / "backends", clock=clock, secret=secret
+    )
+
+    def backend(name: str) -> CaBackend:
+        found = configured.get(name)
+        if found is None:
+            raise BackendConfigError(f"no CA backend named {name}")
+        return open_backend(name, found, context)
+
+    if events is None:
+        if raw_dir is None:
+            raise ValueError("issuance events need a RAW folder or a sink")
+        events = BatchFileSink(raw_dir / "issuance", max_seconds=EVENT_BATCH_SECONDS)
+    store = open_store(store_uri)
+    state = open_state(state_dir)
+    service = IssuanceService(
+        settings=settings, store=store, state=state, events=events, backends=backend, clock=clock
+    )
+    tokens = TokenStore(state)
+    app = create_app(
+        service,
+        tokens,
+        clock=clock,
+        principals=settings.principals,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    return IssuanceRuntime(service, tokens, state, store, events, app)

@@ -1,0 +1,160 @@
+"""The issuance service's own state: API tokens and orders that are not finished yet.
+
+One SQLite file (``HOME/issuance/issuance.sqlite``, mode 0600) in WAL mode, so the
+CLI and a running server share it. Certificates themselves live in the certificate
+store, which OCSP and the CRL updater read; this file holds only what issuance alone
+needs.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+create table if not exists tokens (
+    name text primary key,
+    token_hash text not null unique,
+    allow text not null,
+    profiles text not null,
+    rate_limit text not null,
+    created_at text not null,
+    expires_at text,
+    revoked_at text
+);
+create table if not exists issued (
+    issuer_key_sha1 text not null,
+    serial text not null,
+    certificate text not null,
+    chain text not null,
+    request_id text not null,
+    renewal_start text not null,
+    renewal_end text not null,
+    primary key (issuer_key_sha1, serial)
+);
+create table if not exists orders (
+    id text primary key,
+    requester text not null,
+    state text not null,
+    profile text not null,
+    backend text,
+    reference text,
+    request text not null,
+    result text,
+    problem text,
+    retry_after integer,
+    created_at text not null,
+    updated_at text not null
+);
+"""
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class StateDb:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("pragma journal_mode=wal")
+        self._conn.execute("pragma synchronous=normal")
+        self._conn.execute("pragma busy_timeout=5000")
+        self._conn.executescript(_SCHEMA)
+
+    def _one(self, sql: str, args: tuple[Any, ...]) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute(sql, args).fetchone()
+        return dict(row) if row is not None else None
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> int:
+        with self._lock:
+            return self._conn.execute(sql, args).rowcount
+
+    # -- tokens -------------------------------------------------------------------------
+    def insert_token(
+        self,
+        *,
+        name: str,
+        token_hash: str,
+        allow: str,
+        profiles: str,
+        rate_limit: str,
+        created_at: datetime,
+        expires_at: datetime | None,
+    ) -> bool:
+        try:
+            self._write(
+                "insert into tokens values (?, ?, ?, ?, ?, ?, ?, null)",
+                (
+                    name,
+                    token_hash,
+                    allow,
+                    profiles,
+                    rate_limit,
+                    _stamp(created_at),
+                    _stamp(expires_at),
+                ),
+            )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def token_by_hash(self, token_hash: str) -> dict[str, Any] | None:
+        return self._one("select * from tokens where token_hash = ?", (token_hash,))
+
+    def token_by_name(self, name: str) -> dict[str, Any] | None:
+        return self._one("select * from tokens where name = ?", (name,))
+
+    def tokens(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute("select * from tokens order by name").fetchall()
+        return [dict(row) for row in rows]
+
+    def revoke_token(self, name: str, when: datetime) -> bool:
+        changed = self._write(
+            "update tokens set revoked_at = ? where name = ? and revoked_at is null",
+            (_stamp(when), name),
+        )
+        return changed == 1
+
+    # -- issued certificates: what GET /v1/certificates returns beside the store's status --
+    def insert_issued(self, row: dict[str, Any]) -> None:
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        sql = f"insert or replace into issued ({columns}) values ({marks})"  # noqa: S608
+        self._write(sql, tuple(row.values()))
+
+    def issued(self, issuer_key_sha1: str, serial: str) -> dict[str, Any] | None:
+        return self._one(
+            "select * from issued where issuer_key_sha1 = ? and serial = ?",
+            (issuer_key_sha1, serial),
+        )
+
+    # -- orders -------------------------------------------------------------------------
+    def insert_order(self, order: dict[str, Any]) -> None:
+        columns = ", ".join(order)
+        marks = ", ".join("?" for _ in order)
+        self._write(f"insert into orders ({columns}) values ({marks})", tuple(order.values()))  # noqa: S608
+
+    def update_order(self, order_id: str, **fields: Any) -> None:
+        assignments = ", ".join(f"{column} = ?" for column in fields)
+        self._write(
+            f"update orders set {assignments} where id = ?",  # noqa: S608 - fixed column names
+            (*fields.values(), order_id),
+        )
+
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        return self._one("select * from orders where id = ?", (order_id,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
