@@ -1,20 +1,31 @@
-"""Lambda entry point of the issuance unit: for now, the CRL updater.
+"""Lambda entry point of the issuance unit: the issuance API, and the CRL updater.
 
-Invoked by EventBridge Scheduler (every few minutes, and well within the CRLs' refresh
-period) and by revocation events. Each invocation signs every CA's CRL whose keys this
-function holds and stores it where the validation Lambda reads it; a Lambda container
-keeps no schedule between invocations, so "what is due" is simply "all of them", and a
-CRL number is spent per invocation (numbers come from the store's counter, so they keep
-increasing across containers).
+One zip, one handler, two kinds of event:
 
-Environment: ``CERTSIGHT_PKI_DIR`` (CA certificates and keys; KMS keys arrive with the
-issuance API), ``CERTSIGHT_STORE`` (``dynamodb://TABLE``), ``CERTSIGHT_CRLS``
-(``s3://BUCKET/PREFIX``), ``CERTSIGHT_CRL_VALIDITY`` (seconds, default 86400).
+- A Function URL request (payload 2.0, ``requestContext.http``), with IAM auth: the
+  issuance API. The caller is the IAM principal the URL's authorizer verified, mapped
+  to a policy by ``[issuance.principals.*]``; bearer tokens are not used here (the
+  Authorization header carries the SigV4 signature). Issuance events go to stdout as
+  JSON (CloudWatch Logs, then RAW), like the responders' access records.
+- Anything else (EventBridge Scheduler every few minutes, revocation events): sign
+  every CA's CRL whose key this function holds and store it where the validation
+  Lambda reads it. A Lambda container keeps no schedule between invocations, so
+  "what is due" is simply "all of them"; CRL numbers come from the store's counter, so
+  they keep increasing across containers.
+
+Environment: ``CERTSIGHT_PKI_DIR`` (CA certificates; the issuing key as a file or, in
+production, named in ca.json as a KMS key), ``CERTSIGHT_STORE`` (``dynamodb://TABLE``),
+``CERTSIGHT_CRLS`` (``s3://BUCKET/PREFIX``), ``CERTSIGHT_CRL_VALIDITY`` (seconds,
+default 86400), ``CERTSIGHT_SETTINGS`` (a certsight.toml with the ``[issuance]``
+table: profiles, backends, principals), ``CERTSIGHT_ISSUANCE_STATE`` (a folder for the
+service's order state; default ``/tmp/certsight-issuance``, which lasts as long as the
+container: configure backends to answer synchronously in Lambda, docs/issuance.md).
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +39,7 @@ from pki.store.crls import open_crl_store
 from pki.store.factory import open_store
 
 logger = Logger(service="certsight-issuance", level="INFO")
+_api: Any = None
 
 
 def _now() -> datetime:
@@ -44,7 +56,52 @@ def _setting(name: str) -> str:
     return value
 
 
+class _LoggerSink:
+    """Issuance events as JSON log lines, the LAKE's field names at the top level."""
+
+    def emit(self, record: Mapping[str, Any]) -> None:
+        logger.info(str(record.get("event", "issuance")), extra=dict(record))
+
+    def close(self) -> None:
+        pass
+
+
+def _api_handler() -> Any:
+    """The API's ASGI app behind Mangum, built on first use and kept for the container."""
+    global _api  # noqa: PLW0603 - one runtime per container is the Lambda model
+    if _api is None:
+        from mangum import Mangum
+
+        from issuance.runtime import build_runtime
+        from issuance.settings import IssuanceSettings
+
+        settings_file = os.environ.get("CERTSIGHT_SETTINGS")
+        document: dict[str, Any] = {}
+        if settings_file:
+            with Path(settings_file).open("rb") as handle:
+                document = tomllib.load(handle).get("issuance", {})
+        runtime = build_runtime(
+            layout=PkiLayout(Path(_setting("CERTSIGHT_PKI_DIR"))),
+            settings=IssuanceSettings.model_validate(document),
+            store_uri=_setting("CERTSIGHT_STORE"),
+            raw_dir=None,
+            state_dir=Path(os.environ.get("CERTSIGHT_ISSUANCE_STATE", "/tmp/certsight-issuance")),  # noqa: S108 - Lambda's only writable folder
+            clock=_now,
+            secret=lambda name: os.environ.get(name) or None,
+            events=_LoggerSink(),
+        )
+        _api = Mangum(runtime.app, lifespan="off")
+    return _api
+
+
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    if isinstance(event.get("requestContext"), Mapping) and "http" in event["requestContext"]:
+        response: dict[str, Any] = _api_handler()(event, context)
+        return response
+    return _sign_crls(event)
+
+
+def _sign_crls(event: Mapping[str, Any]) -> dict[str, Any]:
     validity = int(os.environ.get("CERTSIGHT_CRL_VALIDITY", "86400"))
     settings = CrlSettings(
         refresh=timedelta(seconds=max(60, validity // 4)), validity=timedelta(seconds=validity)
@@ -63,3 +120,8 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     summary = {name: {"number": crl.number, "entries": crl.entries} for name, crl in built.items()}
     logger.info("crls signed", extra={"crls": summary, "trigger": event.get("source", "direct")})
     return {"crls": summary}
+
+
+def reset_for_tests() -> None:
+    global _api  # noqa: PLW0603
+    _api = None

@@ -193,6 +193,10 @@ def create_app(
         del grant
         return await run_in_threadpool(service.describe_cas)
 
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
     # -- errors as problem+json ---------------------------------------------------------
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -246,10 +250,15 @@ def _principal_arn(event: Mapping[str, Any]) -> str | None:
 
 
 def _client_certificate(request: Request) -> x509.Certificate:
-    """The leaf the client authenticated with (the ASGI TLS extension, which
-    ``issuance.api.tls`` fills in for uvicorn)."""
+    """The leaf the client authenticated with: the ASGI TLS extension, which
+    ``issuance.api.tls`` fills in for uvicorn, or API Gateway's mutual-TLS context."""
     tls = (request.scope.get("extensions") or {}).get("tls") or {}
-    chain = tls.get("client_cert_chain") or []
+    chain = list(tls.get("client_cert_chain") or [])
+    event = request.scope.get("aws.event")
+    if not chain and isinstance(event, dict):  # API Gateway with mutual TLS
+        context = event.get("requestContext") or {}
+        pem = ((context.get("authentication") or {}).get("clientCert") or {}).get("clientCertPem")
+        chain = [pem] if pem else []
     if not chain:
         raise Problem(
             UNAUTHORIZED,
