@@ -225,7 +225,7 @@ def caller(request: Request) -> Grant:
     event = request.scope.get("aws.event")
     if isinstance(event, dict):
         arn = _principal_arn(event)
-        found = state.principals.get(arn or "")
+        found = state.principals.get(arn or "") or state.principals.get(_role_of(arn or ""))
         if found is None:
             raise Problem(UNAUTHORIZED, "this IAM principal has no issuance policy", principal=arn)
         key, policy = found
@@ -247,6 +247,18 @@ def _principal_arn(event: Mapping[str, Any]) -> str | None:
     iam = (context.get("authorizer") or {}).get("iam") or {}
     arn = iam.get("userArn")
     return str(arn) if arn else None
+
+
+def _role_of(arn: str) -> str:
+    """A role session (``arn:aws:sts::1:assumed-role/agent/i-0abc``) as the role it
+    assumed (``arn:aws:iam::1:role/agent``), the ARN a policy names. A role's path
+    is not in a session ARN, so policies name roles without one."""
+    prefix, _, rest = arn.partition(":assumed-role/")
+    if not rest or not prefix.startswith("arn:") or ":sts::" not in prefix:
+        return ""
+    role = rest.split("/", 1)[0]
+    partition_and_account = prefix.replace(":sts::", ":iam::", 1)
+    return f"{partition_and_account}:role/{role}"
 
 
 def _client_certificate(request: Request) -> x509.Certificate:

@@ -12,6 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# TOML has no path type: a string is read as a path (strict mode would refuse it).
+FilePath = Annotated[Path, Field(strict=False)]
+
 
 class _Backend(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -24,9 +27,9 @@ class InternalBackendSettings(_Backend):
     (a file, or the KMS key it was told to use)."""
 
     type: Literal["internal"] = "internal"
-    certificate: Path | None = None  # the issuing CA's certificate (PEM)
-    chain: Path | None = None  # the CA certificates above it, issuing CA first (PEM)
-    key: Path | None = None  # the issuing CA's key file (PEM, 0600)
+    certificate: FilePath | None = None  # the issuing CA's certificate (PEM)
+    chain: FilePath | None = None  # the CA certificates above it, issuing CA first (PEM)
+    key: FilePath | None = None  # the issuing CA's key file (PEM, 0600)
     kms_key_id: str | None = None  # key id, ARN or alias of an ECC_NIST_P256 SIGN_VERIFY key
     region: str | None = None
     endpoint_url: str | None = None  # another KMS endpoint (a VPC endpoint, a test server)
@@ -63,9 +66,9 @@ class AcmeBackendSettings(_Backend):
     challenge: Literal["http-01", "dns-01"] = "http-01"
     http_host: str = "0.0.0.0"  # noqa: S104 - the CA validates from outside; explicit setting
     http_port: int = Field(default=80, ge=1, le=65535)  # built-in http-01 responder
-    webroot: Path | None = None  # write http-01 files here instead of serving them
+    webroot: FilePath | None = None  # write http-01 files here instead of serving them
     hook: str | None = None  # command run to present/clean up a challenge (dns-01)
-    ca_bundle: Path | None = None  # trust anchors for the directory's TLS, if private
+    ca_bundle: FilePath | None = None  # trust anchors for the directory's TLS, if private
     timeout_seconds: float = Field(default=90.0, gt=0, le=600)
 
 
