@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean clients browser package
+.PHONY: run test test-fast lint bench clean clients browser acme-servers package
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "certsight needs Python 3.11 or newer")'
@@ -32,7 +32,15 @@ browser:
 	  (apt-get update -qq && apt-get install -y -qq chromium) \
 	    || echo "WARNING: could not install chromium: the dashboard browser tests will be SKIPPED"; }
 
-test: $(STAMP) clients browser
+# The upstream-ACME backend tests run against Debian's pebble (an ACME test CA) and its
+# pebble-challtestsrv; without them they are skipped.
+acme-servers:
+	@command -v pebble >/dev/null && command -v pebble-challtestsrv >/dev/null || { \
+	  echo "installing pebble for the upstream-ACME backend tests"; \
+	  (apt-get update -qq && apt-get install -y -qq pebble) \
+	    || echo "WARNING: could not install pebble: the ACME backend tests will be SKIPPED"; }
+
+test: $(STAMP) clients browser acme-servers
 	$(BIN)/python -m pytest -q
 	$(MAKE) --no-print-directory lint
 

@@ -24,6 +24,12 @@ from certsight.building import run_build
 from certsight.building import summary as build_summary
 from certsight.dashboarding import remove_secrets
 from certsight.dashboarding import stop as dashboard_stop
+from certsight.demo_issuance import (
+    guide_lines,
+    issue_through_api,
+    start_issuance,
+    stop_issuance,
+)
 from certsight.ingesting import ingest_home, summary
 from certsight.reporting import write_due_reports
 from certsight.serving import crl_updater_process, runtime_config
@@ -132,6 +138,7 @@ class RunOptions:
     port: int = 8080
     backfill_requests: int = BACKFILL_REQUESTS
     dashboard_port: int = DASHBOARD_PORT  # 0: no dashboards
+    issuance_port: int = 8443  # 0: no issuance API
     live_rate: float = LIVE_RATE  # requests per second; 0: no live population
 
 
@@ -153,6 +160,11 @@ def run_demo(home: Home, options: RunOptions, *, console: Console) -> None:
     publish_ca_files(home, console)
     enterprise = prepare_live_enterprise(home, clock=_now, console=console)
     dashboard = _start_dashboard(home, options.dashboard_port, console)
+    issuance = None
+    if options.issuance_port:
+        issuance = start_issuance(home, options.issuance_port, console)
+        if issuance is not None:
+            issue_through_api(home, issuance, console)
     population: LivePopulation | None = None
     stop = threading.Event()
     ingester: threading.Thread | None = None
@@ -166,6 +178,9 @@ def run_demo(home: Home, options: RunOptions, *, console: Console) -> None:
             dashboard = None
         served = f"http://127.0.0.1:{port}"
         _print_guide(home, served, dashboard, console)
+        if issuance is not None:
+            for line in guide_lines(home, issuance):
+                console.print(line, soft_wrap=True)
         if options.live_rate > 0:
             population = LivePopulation(served, enterprise, rate_per_second=options.live_rate)
             population.start()
@@ -184,6 +199,8 @@ def run_demo(home: Home, options: RunOptions, *, console: Console) -> None:
         if ingester is not None:
             ingester.join(timeout=300)
             _round(home, console)  # what the last log flush wrote
+        if issuance is not None:
+            stop_issuance(issuance)
         if dashboard is not None:
             dashboard_stop(dashboard.process)
             remove_secrets(home)

@@ -31,9 +31,21 @@ from certsight.settings import Home
     type=click.FloatRange(0.0, 200.0),
     help="OCSP and CRL requests per second from the live simulated population (0: none)",
 )
+@click.option(
+    "--issuance-port",
+    default=8443,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="port of the issuance API (TLS) on 127.0.0.1 (0: no issuance API)",
+)
 @home_option
 def run(
-    home: Home, port: int, backfill_requests: int, dashboard_port: int, live_rate: float
+    home: Home,
+    port: int,
+    backfill_requests: int,
+    dashboard_port: int,
+    live_rate: float,
+    issuance_port: int,
 ) -> None:
     """The whole stack on 127.0.0.1, on embedded defaults: what `make run` starts."""
     from certsight.demo import RunOptions, run_demo
@@ -45,6 +57,7 @@ def run(
             backfill_requests=backfill_requests,
             dashboard_port=dashboard_port,
             live_rate=live_rate,
+            issuance_port=issuance_port,
         ),
         console=console,
     )

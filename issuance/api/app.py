@@ -233,7 +233,8 @@ def caller(request: Request) -> Grant:
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise Problem(UNAUTHORIZED, "send Authorization: Bearer <token>")
-    info = state.tokens.authenticate(credential.strip(), state.clock())
+    tokens: TokenStore = state.tokens
+    info = tokens.authenticate(credential.strip(), state.clock())
     if info is None:
         raise Problem(UNAUTHORIZED, "the token is unknown, revoked or expired")
     return info.grant()

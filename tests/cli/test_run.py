@@ -20,14 +20,15 @@ from tests.conftest import free_port
 
 @pytest.mark.slow
 def test_run_comes_up_builds_alerts_and_stops_cleanly(tmp_path: Path) -> None:
-    port, dashboard_port = free_port(), free_port()
+    port, dashboard_port, issuance_port = free_port(), free_port(), free_port()
     home = tmp_path / "home"
     log = tmp_path / "run.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "certsight.cli", "run", "--port", str(port),
              "--backfill-requests", "40000", "--home", str(home),
-             "--dashboard-port", str(dashboard_port), "--live-rate", "20"],
+             "--dashboard-port", str(dashboard_port), "--live-rate", "20",
+             "--issuance-port", str(issuance_port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "COLUMNS": "200"},
@@ -92,6 +93,22 @@ def test_run_comes_up_builds_alerts_and_stops_cleanly(tmp_path: Path) -> None:
     published = sorted(p.name for p in (home / "publish" / "ca").iterdir())
     assert published == ["ca-bundle.pem", "ca-manifest.json", "issuing-ca.crt", "root-ca.crt"]
     assert (home / "pki" / "crl" / "issuing-ca.crl").stat().st_size > 0
+    # The issuance API ran beside the responders, and a pipeline's token obtained a
+    # certificate through it, which the inventory records as automated.
+    assert f"issuance API  https://127.0.0.1:{issuance_port}/v1" in output
+    assert "through the issuance API as api:demo-pipeline" in output
+    token = home / "issuance" / "demo-pipeline.token"
+    assert oct(token.stat().st_mode & 0o777) == "0o600"
+    assert token.read_text().strip() not in output  # the secret is never printed
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        automated = con.execute(
+            "select count(*) from fact_issuance where requester = 'api:demo-pipeline' "
+            "and automated"
+        ).fetchone()
+    finally:
+        con.close()
+    assert automated == (1,)
 
 
 def _answers(url: str) -> bool:
