@@ -52,7 +52,8 @@ def runtime_config(
 
 
 def can_sign_crls(home: Home) -> bool:
-    return home.pki.issuing_key.exists()
+    """The issuing CA's key is here: a file, or the KMS key named in ``ca.json``."""
+    return home.pki.holds_issuing_key()
 
 
 class _Supervisor:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 
+from issuance.signers import open_issuing_signer
 from pki.crl import BuiltCrl, build_crl
 from pki.identity import key_sha1
 from pki.keys import SigningKey, load_private_key
@@ -173,10 +174,11 @@ class CaKeysMissingError(FileNotFoundError):
 
 
 def issuers_from_layout(layout: PkiLayout) -> list[CrlIssuer]:
-    """The CAs whose keys are in the home's ``pki`` folder: the issuing CA (required) and
-    the root (when its key is kept online; production keeps it offline and signs the
-    root's CRL at its ceremonies)."""
-    if not layout.issuing_key.exists():
+    """The CAs whose keys this home holds: the issuing CA (required; its key is a file
+    in the ``pki`` folder or the KMS key ``ca.json`` names) and the root (when its key
+    is kept online; production keeps it offline and signs the root's CRL at its
+    ceremonies)."""
+    if not layout.holds_issuing_key():
         raise CaKeysMissingError(
             f"no issuing CA key at {layout.issuing_key}: run the CRL updater where the CA "
             "keys are (`certsight crl update`)"
@@ -185,7 +187,7 @@ def issuers_from_layout(layout: PkiLayout) -> list[CrlIssuer]:
         CrlIssuer(
             ISSUING_NAME,
             load_pem_certificate(layout.issuing_cert),
-            load_private_key(layout.issuing_key),
+            open_issuing_signer(layout),
         )
     ]
     if layout.root_key.exists():

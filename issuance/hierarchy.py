@@ -1,6 +1,10 @@
 """``certsight ca init``: a two-tier hierarchy (offline-style root, issuing CA) and a
 delegated OCSP signer (RFC 6960 4.2.2.2: id-kp-OCSPSigning, plus id-pkix-ocsp-nocheck
-so clients do not recurse into checking the signer's own status)."""
+so clients do not recurse into checking the signer's own status).
+
+The issuing CA's key is generated into a file, or is a key in AWS KMS that the root
+certifies (``issuing_signer``); ``ca.json`` then names that key instead of a file.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from issuance.signers import KmsSigner
 from pki.extensions import signing_key_usage
 from pki.keys import KeyType, SigningKey, generate_key, write_private_key
 from pki.layout import ROOT_NAME, CaConfig, PkiLayout
@@ -140,11 +145,23 @@ def init_ca(
     key_type: KeyType,
     now: datetime,
     organization: str = "certsight",
+    issuing_signer: KmsSigner | None = None,
 ) -> CaMaterial:
-    """Create every file of the hierarchy, or refuse if any CA material exists."""
+    """Create every file of the hierarchy, or refuse if any CA material exists.
+
+    With ``issuing_signer`` the issuing CA's key is that KMS key: the root certifies
+    its public key, it signs the OCSP signer's certificate, ``ca.json`` records where
+    it is, and no ``issuing-ca.key`` is written. Other keys follow ``key_type``.
+    """
     if layout.exists() or layout.root_cert.exists():
         raise CaExistsError(f"a CA already exists under {layout.root}; refusing to overwrite it")
-    config = CaConfig(base_url=base_url.rstrip("/"), key_type=key_type)
+    config = CaConfig(
+        base_url=base_url.rstrip("/"),
+        key_type=key_type,
+        issuing_kms_key_id=None if issuing_signer is None else issuing_signer.key_id,
+        kms_region=None if issuing_signer is None else issuing_signer.region,
+        kms_endpoint_url=None if issuing_signer is None else issuing_signer.endpoint_url,
+    )
     layout.root.mkdir(parents=True, exist_ok=True)
     os.chmod(layout.root, 0o700)
 
@@ -159,7 +176,9 @@ def init_ca(
         days=3650,
         config=config,
     )
-    issuing_key = generate_key(key_type)
+    issuing_key: SigningKey = (
+        issuing_signer if issuing_signer is not None else generate_key(key_type)
+    )
     issuing_cert = _ca_certificate(
         subject=_name("certsight Issuing CA 1", organization),
         public_key=issuing_key,
@@ -192,7 +211,8 @@ def init_ca(
     )
 
     write_private_key(layout.root_key, root_key)
-    write_private_key(layout.issuing_key, issuing_key)
+    if issuing_signer is None:
+        write_private_key(layout.issuing_key, issuing_key)
     write_private_key(layout.signer_key, signer_key)
     write_private_key(layout.root_signer_key, root_signer_key)
     pem = serialization.Encoding.PEM

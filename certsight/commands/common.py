@@ -39,6 +39,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from issuance.hierarchy import CaExistsError
     from issuance.operations import AmbiguousSerialError
     from issuance.patterns import PatternError
+    from issuance.signers import KmsSignerError
     from issuance.tokens import TokenError
     from pki.certificates import IssuanceError
     from pki.pem import CertificateFileError
@@ -76,6 +77,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         BackendError,
         PatternError,
         TokenError,
+        KmsSignerError,
     )
 
 

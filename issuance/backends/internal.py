@@ -15,12 +15,13 @@ from issuance.backends.base import (
     BackendConfigError,
     BackendContext,
     BackendRefusedError,
+    BackendUnavailableError,
     CaBackend,
     CertificateOrder,
     Issued,
 )
 from issuance.backends.settings import InternalBackendSettings
-from issuance.signers import KmsSigner, open_issuing_signer
+from issuance.signers import KmsSigner, KmsSignerError, open_issuing_signer
 from pki.certificates import IssuanceError, issue_certificate
 from pki.identity import key_sha1
 from pki.keys import SigningKey
@@ -88,6 +89,10 @@ class InternalBackend(CaBackend):
             )
         except IssuanceError as exc:
             raise BackendRefusedError(str(exc)) from exc
+        except KmsSignerError as exc:  # the key is in KMS: throttled, unreachable, disabled
+            if exc.transient:
+                raise BackendUnavailableError(str(exc)) from exc
+            raise BackendConfigError(str(exc)) from exc
         return Issued(certificate=issued.certificate, chain=self._chain)
 
     def revoke(self, certificate: x509.Certificate, reason: RevocationReason) -> None:
