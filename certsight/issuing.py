@@ -54,7 +54,7 @@ def serve_issuance_api(home: Home, *, host: str, port: int | None, plain_http: b
                 home.issuance / "tls",
                 host=host,
                 now=_now(),
-                on_issued=lambda issued: runtime.store.add(issued.record),
+                on_issued=runtime.record_own_certificate,
             )
         scheme = "http" if plain_http else "https"
         errors.print(
@@ -63,7 +63,6 @@ def serve_issuance_api(home: Home, *, host: str, port: int | None, plain_http: b
         )
         if tls:
             errors.print(f"  its TLS certificate chains to {home.pki.root_cert}")
-    except BaseException:
-        runtime.close()
-        raise
-    serve_issuance(runtime, host=host, port=port, tls=tls)
+        serve_issuance(runtime, host=host, port=port, tls=tls)
+    finally:
+        runtime.close()  # also when the server never started (port taken)

@@ -8,15 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI
 
 from issuance.api.app import create_app
 from issuance.backends import open_backend
 from issuance.backends.base import BackendConfigError, BackendContext, CaBackend
+from issuance.events import certificate_event
 from issuance.service import IssuanceService
 from issuance.settings import IssuanceSettings
 from issuance.statedb import StateDb
 from issuance.tokens import TokenStore
+from pki.certificates import IssuedCertificate
 from pki.layout import PkiLayout
 from pki.rawlog import BatchFileSink, LogSink
 from pki.store.base import CertificateStore
@@ -34,8 +37,20 @@ class IssuanceRuntime:
     store: CertificateStore
     events: LogSink
     app: FastAPI
+    closed: bool = False
+
+    def record_own_certificate(self, issued: IssuedCertificate) -> None:
+        """The service's own TLS certificate, in the inventory like any other: OCSP
+        answers for it and the LAKE lists it."""
+        self.store.add(issued.record)
+        pem = issued.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        self.events.emit(certificate_event("issued", issued.record, certificate_pem=pem))
 
     def close(self) -> None:
+        """Idempotent: the server's shutdown and the CLI's failure path may both call it."""
+        if self.closed:
+            return
+        self.closed = True
         self.service.close()
         self.events.close()
         self.state.close()

@@ -60,6 +60,7 @@ from pki.reasons import RevocationReason
 from pki.serials import serial_hex
 from pki.store.base import (
     AlreadyRevokedError,
+    CertificateExistsError,
     CertificateRecord,
     CertificateStore,
     CertStatus,
@@ -262,6 +263,10 @@ class IssuanceService:
         )
         try:
             self._store.add(record)
+        except CertificateExistsError:
+            # The same certificate collected twice at once (two polls of one order):
+            # recorded and announced by the first, returned as it is to both.
+            return self.certificate(record.issuer_key_sha1, record.serial)
         except StoreUnavailableError as exc:
             raise Problem(
                 BACKEND_UNAVAILABLE,

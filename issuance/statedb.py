@@ -141,9 +141,12 @@ class StateDb:
 
     # -- orders -------------------------------------------------------------------------
     def insert_order(self, order: dict[str, Any]) -> None:
+        """Insert, or replace the row of the same id: an order that was processing
+        becomes pending at its backend under the same id."""
         columns = ", ".join(order)
         marks = ", ".join("?" for _ in order)
-        self._write(f"insert into orders ({columns}) values ({marks})", tuple(order.values()))  # noqa: S608
+        sql = f"insert or replace into orders ({columns}) values ({marks})"  # noqa: S608
+        self._write(sql, tuple(order.values()))
 
     def update_order(self, order_id: str, **fields: Any) -> None:
         assignments = ", ".join(f"{column} = ?" for column in fields)

@@ -544,3 +544,25 @@ def _read_gz(path: Path) -> str:
     import gzip
 
     return gzip.decompress(path.read_bytes()).decode()
+
+
+def test_a_chunked_body_is_capped_as_it_arrives(api: Api) -> None:
+    """No Content-Length to trust: the cap applies to the bytes actually read."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"csr": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    with api.client() as client:
+        reply = client.post(
+            "/v1/certificates", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+    assert reply.status_code == 413
+    assert reply.json()["type"] == "urn:certsight:problem:body-too-large"
+
+
+def test_plain_http_is_refused_off_loopback(api: Api) -> None:
+    done = certsight(api.home, "serve", "issuance", "--plain-http", "--host", "0.0.0.0")
+    assert done.returncode == 1 and "loopback only" in done.stderr
