@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/detector_quality.py
 	$(BIN)/python bench/warehouse_bench.py
 	$(BIN)/python bench/dashboard_bench.py
+	$(BIN)/python bench/issuance_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from datetime import UTC, datetime
 
-from certsight.settings import CertsightSettings, Home
+from fastapi import FastAPI
+
+from certsight.settings import HOME_ENV, CertsightSettings, Home
 from issuance.runtime import IssuanceRuntime, build_runtime
 from pki.rawlog import LogSink
 
@@ -28,10 +31,26 @@ def issuance_runtime(home: Home, *, events: LogSink | None = None) -> IssuanceRu
     )
 
 
-def serve_issuance_api(home: Home, *, host: str, port: int | None, plain_http: bool) -> None:
+def worker_app() -> FastAPI:
+    """One worker's app under ``serve issuance --workers N`` (uvicorn's factory): the home
+    comes from ``CERTSIGHT_HOME``, which the parent sets."""
+    from issuance.api.server import closing_app
+
+    return closing_app(issuance_runtime(Home.resolve(None)))
+
+
+def serve_issuance_api(
+    home: Home, *, host: str, port: int | None, plain_http: bool, workers: int = 1
+) -> None:
     """``certsight serve issuance``: blocks until SIGINT/SIGTERM."""
     from certsight.commands.common import errors
-    from issuance.api.server import DEFAULT_PORT, IssuanceServerError, is_loopback, serve_issuance
+    from issuance.api.server import (
+        DEFAULT_PORT,
+        IssuanceServerError,
+        is_loopback,
+        serve_issuance,
+        serve_issuance_workers,
+    )
     from issuance.api.tls import ensure_server_certificate
 
     port = port or DEFAULT_PORT
@@ -58,11 +77,19 @@ def serve_issuance_api(home: Home, *, host: str, port: int | None, plain_http: b
             )
         scheme = "http" if plain_http else "https"
         errors.print(
-            f"serving the issuance API on {scheme}://{host}:{port}/v1 (home {home.root}); "
-            "Ctrl-C stops"
+            f"serving the issuance API on {scheme}://{host}:{port}/v1 (home {home.root}"
+            + (f", {workers} workers" if workers > 1 else "")
+            + "); Ctrl-C stops"
         )
         if tls:
             errors.print(f"  its TLS certificate chains to {home.pki.root_cert}")
-        serve_issuance(runtime, host=host, port=port, tls=tls)
+        if workers > 1:
+            runtime.close()  # each worker builds its own
+            os.environ[HOME_ENV] = str(home.root)
+            serve_issuance_workers(
+                "certsight.issuing:worker_app", host=host, port=port, tls=tls, workers=workers
+            )
+        else:
+            serve_issuance(runtime, host=host, port=port, tls=tls)
     finally:
         runtime.close()  # also when the server never started (port taken)

@@ -1,8 +1,10 @@
 """Per-caller rate limits, counted in this process with the ``limits`` library.
 
-A moving window per requester (``api:<token>``, ``iam:<principal>``): a burst cannot
-straddle two fixed windows to double its allowance. Counts are per process; several
-server workers or Lambda instances each allow the full rate (docs/issuance.md).
+A sliding-window counter per requester (``api:<token>``, ``iam:<principal>``): a burst
+cannot straddle two fixed windows to double its allowance, and unlike a moving window
+it keeps two counters per caller, not one entry per request (a pipeline allowed a
+million an hour would otherwise cost a million timestamps). Counts are per process;
+several server workers or Lambda instances each allow the full rate (docs/issuance.md).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from issuance.problems import RATE_LIMITED, Problem
 
@@ -25,7 +27,7 @@ def _items(rate: str) -> tuple[RateLimitItem, ...]:
 
 class RateLimiter:
     def __init__(self) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
 
     def hit(self, requester: str, rate: str) -> None:
         """Count one request; raise ``rate-limited`` with Retry-After when over."""

@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,6 +45,7 @@ from issuance.problems import (
     NAME_NOT_ALLOWED,
     NOT_FOUND,
     SAME_KEY,
+    STORE_UNAVAILABLE,
     UNKNOWN_PROFILE,
     VALIDITY_OUT_OF_BOUNDS,
     Problem,
@@ -105,6 +106,7 @@ class IssuanceService:
         self._opened: dict[str, CaBackend] = {}
         self._lock = threading.Lock()
         self._wait = submit_wait_seconds
+        self._chain_pems: dict[tuple[x509.Certificate, ...], str] = {}
         self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="issuance-order")
 
     # -- what callers can ask about ------------------------------------------------------
@@ -124,6 +126,18 @@ class IssuanceService:
                 backend = self._open_backend(name)
                 self._opened[name] = backend
             return backend
+
+    def runs_locally(self, profile: str) -> bool:
+        """Whether every backend of ``profile`` signs on this host without network I/O
+        (the internal CA with a key file), so an async caller may run ``issue`` on its
+        event loop: a thread hand-off would cost as much as the signature."""
+        found = self._profiles.get(profile)
+        if found is None:
+            return True  # refused at once as an unknown profile
+        try:
+            return all(self.backend(name).runs_locally for name in found.backends)
+        except BackendError:
+            return False
 
     def _answers_quickly(self, name: str) -> bool:
         try:
@@ -251,15 +265,19 @@ class IssuanceService:
                 BACKEND_REFUSED,
                 f"CA backend {backend} returned a certificate for another key; not delivered",
             )
-        issuer = issued.chain[0] if issued.chain else certificate
-        now = self._clock()
-        record = record_for_certificate(
-            certificate,
-            issuer,
-            profile=order.profile,
-            now=now,
-            requester=order.requester,
-            ca_backend=backend,
+        record = (
+            replace(
+                issued.record, ca_backend=backend, requester=order.requester, profile=order.profile
+            )
+            if issued.record is not None
+            else record_for_certificate(
+                certificate,
+                issued.chain[0] if issued.chain else certificate,
+                profile=order.profile,
+                now=self._clock(),
+                requester=order.requester,
+                ca_backend=backend,
+            )
         )
         try:
             self._store.add(record)
@@ -268,15 +286,15 @@ class IssuanceService:
             # recorded and announced by the first, returned as it is to both.
             return self.certificate(record.issuer_key_sha1, record.serial)
         except StoreUnavailableError as exc:
-            raise Problem(
-                BACKEND_UNAVAILABLE,
+            raise Problem(  # signed but never delivered: nobody holds it, nothing to revoke
+                STORE_UNAVAILABLE,
                 f"the certificate store cannot be reached: {exc}",
                 retry_after=UNAVAILABLE_RETRY_AFTER,
             ) from None
         profile = self._profiles.get(order.profile, Profile())
         window = renewal_window(record.not_before, record.not_after, profile.renewal_fraction)
         leaf_pem = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
-        chain_pem = pem_bundle(issued.chain)
+        chain_pem = self._chain_pem(issued.chain)
         self._state.insert_issued(
             {
                 "issuer_key_sha1": record.issuer_key_sha1,
@@ -304,6 +322,16 @@ class IssuanceService:
             window=window,
             request_id=order.request_id,
         )
+
+    def _chain_pem(self, chain: tuple[x509.Certificate, ...]) -> str:
+        """A chain's PEM, encoded once per distinct chain (the same for every leaf of a
+        CA), not once per request."""
+        pem = self._chain_pems.get(chain)
+        if pem is None:
+            pem = pem_bundle(chain)
+            if len(self._chain_pems) < 64:
+                self._chain_pems[chain] = pem
+        return pem
 
     # -- orders -------------------------------------------------------------------------
     def _settle(

@@ -9,6 +9,7 @@ tokens without a restart.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -50,7 +51,14 @@ class TokenInfo:
         return "active"
 
     def grant(self) -> Grant:
-        return Grant.build(f"api:{self.name}", self.allow, self.profiles, self.rate_limit)
+        return _grant(self.name, self.allow, self.profiles, self.rate_limit)
+
+
+@functools.lru_cache(maxsize=1024)
+def _grant(name: str, allow: tuple[str, ...], profiles: tuple[str, ...], rate: str) -> Grant:
+    """Patterns parsed once per token version, not at every request (they cannot change
+    without the cache key changing: a token's row is only ever inserted or revoked)."""
+    return Grant.build(f"api:{name}", allow, profiles, rate)
 
 
 def _digest(token: str) -> str:

@@ -70,7 +70,7 @@ def serve(
     if role == "issuance":
         from certsight.issuing import serve_issuance_api
 
-        serve_issuance_api(home, host=host, port=port, plain_http=plain_http)
+        serve_issuance_api(home, host=host, port=port, plain_http=plain_http, workers=workers)
         return
     if plain_http:
         raise click.UsageError("--plain-http is for `serve issuance`; the responders speak HTTP")

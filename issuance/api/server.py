@@ -1,5 +1,5 @@
 """Run the issuance API under uvicorn: TLS by default (renewal needs client
-certificates), plain HTTP only on loopback."""
+certificates), plain HTTP only on loopback; one process, or several sharing the port."""
 
 from __future__ import annotations
 
@@ -30,15 +30,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve_issuance(
-    runtime: IssuanceRuntime, *, host: str, port: int, tls: ServerTls | None
-) -> None:
-    """Blocks until SIGINT/SIGTERM; then pending events are written and backends closed."""
-    if tls is None and not is_loopback(host):
-        raise IssuanceServerError(
-            f"--plain-http listens on loopback only, not {host}: tokens and keys would "
-            "cross the network in clear"
-        )
+def closing_app(runtime: IssuanceRuntime) -> FastAPI:
+    """The runtime's app, which closes the runtime (writes pending events, closes
+    backends) when uvicorn shuts it down."""
     app = runtime.app
 
     @asynccontextmanager
@@ -49,7 +43,16 @@ def serve_issuance(
             runtime.close()
 
     app.router.lifespan_context = lifespan
-    options: dict[str, Any] = {
+    return app
+
+
+def _options(host: str, port: int, tls: ServerTls | None) -> dict[str, Any]:
+    if tls is None and not is_loopback(host):
+        raise IssuanceServerError(
+            f"--plain-http listens on loopback only, not {host}: tokens and keys would "
+            "cross the network in clear"
+        )
+    return {
         "host": host,
         "port": port,
         "loop": "uvloop",
@@ -61,7 +64,22 @@ def serve_issuance(
         "log_level": "warning",
         **(server_ssl_options(tls) if tls else {}),
     }
-    server = uvicorn.Server(uvicorn.Config(app, **options))
+
+
+def serve_issuance(
+    runtime: IssuanceRuntime, *, host: str, port: int, tls: ServerTls | None
+) -> None:
+    """One process; blocks until SIGINT/SIGTERM."""
+    server = uvicorn.Server(uvicorn.Config(closing_app(runtime), **_options(host, port, tls)))
     server.run()
     if not server.started:
         raise IssuanceServerError(f"could not start on {host}:{port}; the reason is above")
+
+
+def serve_issuance_workers(
+    factory: str, *, host: str, port: int, tls: ServerTls | None, workers: int
+) -> None:
+    """``workers`` processes sharing the port, each building its own runtime through
+    ``factory`` (``module:function`` returning the app). The state they share is in
+    SQLite files (WAL), so a token created or revoked is seen by all of them."""
+    uvicorn.run(factory, factory=True, workers=workers, **_options(host, port, tls))

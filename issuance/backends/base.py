@@ -22,6 +22,7 @@ from cryptography import x509
 
 from pki.layout import PkiLayout
 from pki.reasons import RevocationReason
+from pki.store.base import CertificateRecord
 
 
 class BackendError(Exception):
@@ -42,7 +43,8 @@ class BackendConfigError(BackendError):
 
 @dataclass(frozen=True)
 class CertificateOrder:
-    """An accepted request, as a backend receives it.
+    """An accepted request, as a backend receives it: the CSR's signature has been
+    verified, its key judged against the profile, and its names checked by policy.
 
     ``names`` are the SANs to certify (DNS names and IP addresses as text, already
     checked by policy); ``common_name`` is the first of them. ``ekus`` are names from
@@ -62,10 +64,14 @@ class CertificateOrder:
 
 @dataclass(frozen=True)
 class Issued:
-    """A certificate and the CA certificates above it, issuing CA first, root last."""
+    """A certificate and the CA certificates above it, issuing CA first, root last.
+
+    ``record`` is the inventory row when the backend built the certificate itself (the
+    internal CA knows every field already); otherwise the service derives it."""
 
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...]
+    record: CertificateRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,12 @@ class CaBackend(ABC):
 
     def __init__(self, name: str) -> None:
         self.name = name
+
+    @property
+    def runs_locally(self) -> bool:
+        """True when ``submit`` does no network I/O (a key file on this host): an async
+        caller may then run it on its event loop instead of handing it to a thread."""
+        return False
 
     @abstractmethod
     def submit(self, order: CertificateOrder) -> SubmitResult:

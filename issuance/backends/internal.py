@@ -47,6 +47,7 @@ class InternalBackend(CaBackend):
         self._chain = chain
         self._key = key
         self._config = config
+        self._issuer_key_sha1 = key_sha1(issuing_cert)
 
     @classmethod
     def from_settings(
@@ -86,6 +87,8 @@ class InternalBackend(CaBackend):
                 profile=order.profile,
                 ekus=order.ekus,
                 ca_backend=self.name,
+                csr_verified=True,  # the service verified it before accepting the order
+                issuer_key_sha1=self._issuer_key_sha1,
             )
         except IssuanceError as exc:
             raise BackendRefusedError(str(exc)) from exc
@@ -93,7 +96,11 @@ class InternalBackend(CaBackend):
             if exc.transient:
                 raise BackendUnavailableError(str(exc)) from exc
             raise BackendConfigError(str(exc)) from exc
-        return Issued(certificate=issued.certificate, chain=self._chain)
+        return Issued(certificate=issued.certificate, chain=self._chain, record=issued.record)
+
+    @property
+    def runs_locally(self) -> bool:
+        return not isinstance(self._key, KmsSigner)
 
     def revoke(self, certificate: x509.Certificate, reason: RevocationReason) -> None:
         """Nothing to tell: the store the service writes is what OCSP and the CRL read."""
@@ -105,7 +112,7 @@ class InternalBackend(CaBackend):
         return {
             **super().describe(),
             "subject": self._issuing_cert.subject.rfc4514_string(),
-            "issuer_key_sha1": key_sha1(self._issuing_cert),
+            "issuer_key_sha1": self._issuer_key_sha1,
             "not_after": self._issuing_cert.not_valid_after_utc.isoformat(),
             "key": "kms" if isinstance(self._key, KmsSigner) else "file",
         }
