@@ -113,9 +113,14 @@ def issue_certificate(
     profile: str = PROFILE_TLS,
     ekus: tuple[str, ...] = DEFAULT_EKUS,
     ca_backend: str = "internal",
+    csr_verified: bool = False,
+    issuer_key_sha1: str | None = None,
 ) -> IssuedCertificate:
     """Build and sign a leaf. ``validity`` (the issuance API's, already within a profile's
-    bounds) or ``days`` (``certsight issue --days``) sets the lifetime."""
+    bounds) or ``days`` (``certsight issue --days``) sets the lifetime. A caller that has
+    verified the CSR's signature itself says so (``csr_verified``), and one that issues
+    many passes the issuer's ``issuer_key_sha1`` once computed: both are on the API's
+    per-request path."""
     if validity is None:
         if days is None or not 1 <= days <= MAX_DAYS:
             raise IssuanceError(f"--days must be between 1 and {MAX_DAYS}, got {days}")
@@ -128,7 +133,7 @@ def issue_certificate(
         raise IssuanceError(f"unknown extended key usage {exc.args[0]}") from None
     cn = check_common_name(common_name)
     if csr is not None:
-        if not csr.is_signature_valid:
+        if not csr_verified and not csr.is_signature_valid:
             raise IssuanceError("the CSR's signature does not verify: it was altered or is broken")
         csr_key = csr.public_key()
         if not isinstance(csr_key, IssuablePublicKey):
@@ -198,7 +203,7 @@ def issue_certificate(
         .sign(issuing_key, hashes.SHA256())
     )
     record = CertificateRecord(
-        issuer_key_sha1=key_sha1(issuing_cert),
+        issuer_key_sha1=issuer_key_sha1 or key_sha1(issuing_cert),
         serial=serial_hex(serial),
         subject=certificate.subject.rfc4514_string(),
         sans=tuple(san_text(name) for name in names),
