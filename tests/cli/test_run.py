@@ -103,8 +103,7 @@ def test_run_comes_up_builds_alerts_and_stops_cleanly(tmp_path: Path) -> None:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         automated = con.execute(
-            "select count(*) from fact_issuance where requester = 'api:demo-pipeline' "
-            "and automated"
+            "select count(*) from fact_issuance where requester = 'api:demo-pipeline' and automated"
         ).fetchone()
     finally:
         con.close()

@@ -501,7 +501,7 @@ def test_openapi_document_matches_the_routes(api: Api) -> None:
             (route.path, method.lower())
             for route in runtime.app.routes
             if isinstance(route, APIRoute) and route.include_in_schema
-            for method in route.methods
+            for method in route.methods or ()
         }
     finally:
         runtime.close()
@@ -533,9 +533,10 @@ def test_issuance_events_land_in_the_lake(api: Api, tmp_path: Path) -> None:
     done = certsight(api.home, "ingest")
     assert done.returncode == 0, done.stderr
     lake = api.home.home.lake / "certificates"
-    rows = duckdb.sql(
+    rows = duckdb.execute(
         f"select requester, ca_backend, profile, sans from read_parquet('{lake}/**/*.parquet')"
-        f" where serial = '{body['serial']}'"
+        " where serial = ?",
+        [body["serial"]],
     ).fetchall()
     assert rows == [("api:web", "internal", "tls-server", ["lake.corp.example"])]
 

@@ -112,7 +112,7 @@ def test_an_iam_principal_issues_within_its_policy(
     leaf.verify_directly_issued_by(x509.load_pem_x509_certificates(body["chain"].encode())[0])
     # the issuance event is a JSON log record (CloudWatch Logs, then RAW)
     event = next(r for r in caplog.records if getattr(r, "serial", None) == body["serial"])
-    assert event.getMessage() == "issued" and event.requester == "iam:web-agents"
+    assert event.getMessage() == "issued" and event.__dict__["requester"] == "iam:web-agents"
 
     csr, _ = make_csr(["db.corp.example"])
     status, body, _ = call(function_url_event("POST", "/v1/certificates", {"csr": csr}))

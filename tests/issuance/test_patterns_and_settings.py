@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from certsight.settings import CertsightSettings, SettingsError
+from issuance.backends.settings import InternalBackendSettings
 from issuance.patterns import PatternError, normalise_name, parse_pattern
 
 
@@ -133,4 +134,5 @@ def test_paths_in_backend_tables_are_read_from_strings() -> None:
         {"issuance": {"backends": {"other": {"type": "internal", "key": "/etc/ca/key.pem"}}}}
     ).issuance
     backend = settings.all_backends()["other"]
+    assert isinstance(backend, InternalBackendSettings)
     assert str(backend.key) == "/etc/ca/key.pem"
