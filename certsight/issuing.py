@@ -51,7 +51,7 @@ def serve_issuance_api(
         serve_issuance,
         serve_issuance_workers,
     )
-    from issuance.api.tls import ensure_server_certificate
+    from issuance.api.tls import ServerTls, ensure_server_certificate
 
     port = port or DEFAULT_PORT
     if plain_http and not is_loopback(host):
@@ -66,15 +66,17 @@ def serve_issuance_api(
     signal.signal(signal.SIGTERM, _terminated)
     runtime = issuance_runtime(home)
     try:
-        tls = None
-        if not plain_http:
-            tls = ensure_server_certificate(
+
+        def server_certificate() -> ServerTls:
+            return ensure_server_certificate(
                 home.pki,
                 home.issuance / "tls",
                 host=host,
                 now=_now(),
                 on_issued=runtime.record_own_certificate,
             )
+
+        tls = None if plain_http else server_certificate()
         scheme = "http" if plain_http else "https"
         errors.print(
             f"serving the issuance API on {scheme}://{host}:{port}/v1 (home {home.root}"
@@ -90,6 +92,6 @@ def serve_issuance_api(
                 "certsight.issuing:worker_app", host=host, port=port, tls=tls, workers=workers
             )
         else:
-            serve_issuance(runtime, host=host, port=port, tls=tls)
+            serve_issuance(runtime, host=host, port=port, tls=tls, renew_tls=server_certificate)
     finally:
         runtime.close()  # also when the server never started (port taken)

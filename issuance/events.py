@@ -35,8 +35,10 @@ def certificate_event(
     request_id: str | None = None,
     certificate_pem: str | None = None,
     renews: str | None = None,
+    revoked_by: str | None = None,
 ) -> dict[str, Any]:
-    """``issued`` or ``renewed`` (a new certificate) or ``revoked``."""
+    """``issued`` or ``renewed`` (a new certificate) or ``revoked``. ``requester`` is who
+    obtained the certificate; ``revoked_by`` who revoked it."""
     moment = record.revoked_at if event == "revoked" else record.issued_at
     assert moment is not None
     document: dict[str, Any] = {
@@ -57,4 +59,6 @@ def certificate_event(
             document["certificate_pem"] = certificate_pem
     if renews:
         document["renews"] = renews
+    if revoked_by:
+        document["revoked_by"] = revoked_by
     return document

@@ -1,13 +1,17 @@
-"""Lambda entry point of the issuance unit: the issuance API, and the CRL updater.
+"""Lambda entry points of the issuance unit: the issuance API, and the CRL updater.
 
-One zip, one handler, two kinds of event:
+One zip, two handlers, deployed as two functions, since each trusts different callers:
 
-- A Function URL request (payload 2.0, ``requestContext.http``), with IAM auth: the
-  issuance API. The caller is the IAM principal the URL's authorizer verified, mapped
-  to a policy by ``[issuance.principals.*]``; bearer tokens are not used here (the
-  Authorization header carries the SigV4 signature). Issuance events go to stdout as
-  JSON (CloudWatch Logs, then RAW), like the responders' access records.
-- Anything else (EventBridge Scheduler every few minutes, revocation events): sign
+- ``api_handler``: the issuance API behind a Function URL (payload 2.0) with IAM auth.
+  The caller is the IAM principal the URL's authorizer verified, mapped to a policy by
+  ``[issuance.principals.*]``; bearer tokens are not used here (the Authorization
+  header carries the SigV4 signature). Issuance events go to stdout as JSON
+  (CloudWatch Logs, then RAW), like the responders' access records. Its resource
+  policy must allow only ``lambda:InvokeFunctionUrl`` with ``FunctionUrlAuthType=AWS_IAM``
+  (or API Gateway): whoever may invoke the function
+  directly could write ``requestContext.authorizer.iam`` themselves. Other events are
+  refused.
+- ``handler``: the CRL updater, for EventBridge Scheduler and revocation events: sign
   every CA's CRL whose key this function holds and store it where the validation
   Lambda reads it. A Lambda container keeps no schedule between invocations, so
   "what is due" is simply "all of them"; CRL numbers come from the store's counter, so
@@ -94,14 +98,17 @@ def _api_handler() -> Any:
     return _api
 
 
+def api_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """The issuance API: Function URL (or API Gateway HTTP API) requests only."""
+    request = event.get("requestContext")
+    if not isinstance(request, Mapping) or "http" not in request:
+        raise ValueError("the issuance API function takes Function URL requests only")
+    response: dict[str, Any] = _api_handler()(event, context)
+    return response
+
+
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    if isinstance(event.get("requestContext"), Mapping) and "http" in event["requestContext"]:
-        response: dict[str, Any] = _api_handler()(event, context)
-        return response
-    return _sign_crls(event)
-
-
-def _sign_crls(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The CRL updater: any event signs and stores every CA's CRL whose key is here."""
     validity = int(os.environ.get("CERTSIGHT_CRL_VALIDITY", "86400"))
     settings = CrlSettings(
         refresh=timedelta(seconds=max(60, validity // 4)), validity=timedelta(seconds=validity)

@@ -80,11 +80,21 @@ class NamePolicy:
         if _is_public_suffix(name):
             _refuse(name, "public-suffix", f"{name} is or sits directly on a public suffix")
         for pattern in self.deny:
-            if pattern.covers_domain(name):
+            if pattern.covers_domain(name) or _wildcard_covers(name, pattern):
                 _refuse(name, f"deny:{pattern.text}", f"{name} is denied by rule {pattern.text}")
         if self.domains and not any(d.covers_domain(name) for d in self.domains):
             zones = ", ".join(d.text for d in self.domains)
             _refuse(name, "domains", f"{name} is outside the enterprise's domains ({zones})")
+
+
+def _wildcard_covers(name: str, denied: Pattern) -> bool:
+    """``*.corp.example`` is valid for ``vault.corp.example``: a wildcard is refused when
+    a denied name sits one label below its base."""
+    if not name.startswith("*.") or denied.kind != "exact":
+        return False
+    base = name[2:]
+    head, _, rest = denied.suffix.partition(".")
+    return rest == base and bool(head)
 
 
 def _refuse(name: str, rule: str, detail: str) -> None:

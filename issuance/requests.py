@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
@@ -52,7 +53,8 @@ def read_csr(pem: str) -> ReadCsr:
         valid = csr.is_signature_valid
         subject = csr.subject
         extensions = csr.extensions
-    except ValueError as exc:  # unsupported algorithm, broken extension encoding
+    except (ValueError, x509.DuplicateExtension, UnsupportedAlgorithm) as exc:
+        # an unknown signature or key algorithm, a broken or repeated extension
         raise Problem(MALFORMED_CSR, f"csr cannot be read: {exc}") from None
     except x509.UnsupportedGeneralNameType as exc:
         raise Problem(MALFORMED_CSR, f"csr carries an unsupported name type: {exc}") from None
@@ -107,6 +109,23 @@ def _normalise(text: str) -> str:
         ) from None
 
 
+MAX_COMMON_NAME = 64  # RFC 5280 ub-common-name
+
+
+def common_name_of(names: Sequence[str]) -> str:
+    """The subject CN: the first name that fits in a CN (clients match on the SANs; the
+    CN is for people reading the certificate)."""
+    for name in names:
+        if len(name) <= MAX_COMMON_NAME:
+            return name
+    raise Problem(
+        NAME_NOT_ALLOWED,
+        f"every name is longer than {MAX_COMMON_NAME} characters; one must fit the subject CN",
+        name=names[0],
+        rule="common-name",
+    )
+
+
 def choose_names(csr_names: Sequence[str], asked: Sequence[str] | None) -> tuple[str, ...]:
     """The names to certify: the CSR's, or the subset ``sans`` narrows them to."""
     if asked is None:
@@ -130,7 +149,10 @@ def choose_names(csr_names: Sequence[str], asked: Sequence[str] | None) -> tuple
 
 def check_key(csr: x509.CertificateSigningRequest, profile: Profile, profile_name: str) -> str:
     """Refuse keys the profile does not accept; return the key's label (``ec-p256``)."""
-    key = csr.public_key()
+    try:
+        key = csr.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise Problem(WEAK_KEY, f"the CSR's key cannot be used: {exc}") from None
     label = describe_key(key)
     allowed = ", ".join(profile.key_types)
     if isinstance(key, rsa.RSAPublicKey):

@@ -15,6 +15,7 @@ from issuance.api.app import create_app
 from issuance.backends import open_backend
 from issuance.backends.base import BackendConfigError, BackendContext, CaBackend
 from issuance.events import certificate_event
+from issuance.policy import Grant
 from issuance.service import IssuanceService
 from issuance.settings import IssuanceSettings
 from issuance.statedb import StateDb
@@ -90,10 +91,28 @@ def build_runtime(
         events = BatchFileSink(raw_dir / "issuance", max_seconds=EVENT_BATCH_SECONDS)
     store = open_store(store_uri)
     state = open_state(state_dir)
-    service = IssuanceService(
-        settings=settings, store=store, state=state, events=events, backends=backend, clock=clock
-    )
     tokens = TokenStore(state)
+
+    def grant_of(requester: str) -> Grant | None:
+        """The current grant of whoever obtained a certificate: ``api:<token>`` or
+        ``iam:<principal>``; None when it is gone (or for anything else)."""
+        kind, _, name = requester.partition(":")
+        if kind == "api":
+            return tokens.grant_of(name, clock())
+        principal = settings.principals.get(name) if kind == "iam" else None
+        if principal is None:
+            return None
+        return Grant.build(requester, principal.allow, principal.profiles, principal.rate_limit)
+
+    service = IssuanceService(
+        settings=settings,
+        store=store,
+        state=state,
+        events=events,
+        backends=backend,
+        clock=clock,
+        grants=grant_of,
+    )
     app = create_app(
         service,
         tokens,

@@ -10,6 +10,7 @@ LAKE's inventory shows who issued what, through which backend).
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -31,6 +32,7 @@ from issuance.backends.base import (
     Issued,
     Pending,
 )
+from issuance.conformance import certificate_problem, csr_problem
 from issuance.events import certificate_event
 from issuance.limits import RateLimiter
 from issuance.orders import OrderBook, order_of, problem_of, result_of
@@ -50,7 +52,7 @@ from issuance.problems import (
     VALIDITY_OUT_OF_BOUNDS,
     Problem,
 )
-from issuance.requests import check_key, choose_names, read_csr
+from issuance.requests import check_key, choose_names, common_name_of, read_csr
 from issuance.settings import IssuanceSettings, Profile
 from issuance.statedb import StateDb
 from issuance.views import CertificateView, OrderView, renewal_window
@@ -91,6 +93,7 @@ class IssuanceService:
         events: LogSink,
         backends: Mapping[str, CaBackend] | Callable[[str], CaBackend],
         clock: Callable[[], datetime],
+        grants: Callable[[str], Grant | None] = lambda _requester: None,
         submit_wait_seconds: float = 10.0,
     ) -> None:
         self._settings = settings
@@ -101,6 +104,7 @@ class IssuanceService:
         self._orders = OrderBook(state, clock)
         self._events = events
         self._clock = clock
+        self._grants = grants
         self._limiter = RateLimiter()
         self._open_backend = backends.__getitem__ if isinstance(backends, Mapping) else backends
         self._opened: dict[str, CaBackend] = {}
@@ -134,10 +138,9 @@ class IssuanceService:
         found = self._profiles.get(profile)
         if found is None:
             return True  # refused at once as an unknown profile
-        try:
-            return all(self.backend(name).runs_locally for name in found.backends)
-        except BackendError:
-            return False
+        with self._lock:  # only backends already open: opening one may take a while
+            opened = [self._opened.get(name) for name in found.backends]
+        return all(backend is not None and backend.runs_locally for backend in opened)
 
     def _answers_quickly(self, name: str) -> bool:
         try:
@@ -172,7 +175,7 @@ class IssuanceService:
         order = CertificateOrder(
             request_id=str(uuid.uuid4()),
             csr=read.csr,
-            common_name=names[0],
+            common_name=common_name_of(names),
             names=names,
             validity=self._validity(profile, request.profile, request.validity_days),
             profile=request.profile,
@@ -214,24 +217,36 @@ class IssuanceService:
         gets an order to collect instead of a request that hangs."""
         if all(self._answers_quickly(name) for name in profile.backends):
             return self._try_backends(order, profile, renews)
+        # The row exists before the work starts: a backend that answers "pending" later
+        # replaces it with its reference, never the other way round.
+        order_id = self._orders.open(order, state="processing", renews=renews)
         future: Future[CertificateView | OrderView] = self._workers.submit(
             self._try_backends, order, profile, renews
         )
         try:
-            return future.result(timeout=self._wait)
+            result = future.result(timeout=self._wait)
         except TimeoutError:
-            pass
-        order_id = self._orders.open(order, state="processing", renews=renews)
-        future.add_done_callback(lambda done: self._settle(order_id, renews, done))
-        return OrderView(order_id=order_id, status="processing", retry_after=5)
+            future.add_done_callback(lambda done: self._settle(order_id, renews, done))
+            return OrderView(order_id=order_id, status="processing", retry_after=5)
+        except Problem as problem:
+            self._orders.failed(order_id, problem)
+            raise
+        if isinstance(result, CertificateView):
+            self._orders.fulfilled(order_id, result.issuer, result.serial)
+        return result
 
     def _try_backends(
         self, order: CertificateOrder, profile: Profile, renews: str | None
     ) -> CertificateView | OrderView:
         failures: list[dict[str, str]] = []
+        mismatched: list[str] = []
         for name in profile.backends:
             try:
                 backend = self.backend(name)
+                mismatch = csr_problem(order) if backend.certifies_csr_as_is else None
+                if mismatch is not None:
+                    mismatched.append(f"{name}: {mismatch}")
+                    continue
                 result = backend.submit(order)
             except BackendRefusedError as exc:
                 raise Problem(BACKEND_REFUSED, f"CA backend {name}: {exc}", backend=name) from None
@@ -247,6 +262,8 @@ class IssuanceService:
                     order_id=order_id, status="pending", retry_after=result.retry_after
                 )
             return self._record(order, name, result, renews=renews)
+        if mismatched and not failures:
+            raise Problem(BACKEND_REFUSED, "; ".join(mismatched))
         raise Problem(
             BACKEND_UNAVAILABLE,
             f"none of profile {order.profile}'s CA backends could issue: "
@@ -260,10 +277,13 @@ class IssuanceService:
     ) -> CertificateView:
         """Store, remember and announce a certificate a backend returned."""
         certificate = issued.certificate
-        if certificate.public_key() != order.csr.public_key():
+        wrong = certificate_problem(certificate, order)
+        if wrong is not None:
+            self._withdraw(backend, certificate)
             raise Problem(
                 BACKEND_REFUSED,
-                f"CA backend {backend} returned a certificate for another key; not delivered",
+                f"CA backend {backend} returned a certificate that was not delivered: {wrong}",
+                backend=backend,
             )
         record = (
             replace(
@@ -279,33 +299,36 @@ class IssuanceService:
                 ca_backend=backend,
             )
         )
+        profile = self._profiles.get(order.profile, Profile())
+        window = renewal_window(record.not_before, record.not_after, profile.renewal_fraction)
+        leaf_pem = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        chain_pem = self._chain_pem(issued.chain)
+        # The service's own copy first, then the store: a certificate OCSP answers for is
+        # then always one this service can return and renew. Either failing means the
+        # certificate was signed but never delivered: nobody holds its key's twin.
         try:
+            self._state.insert_issued(
+                {
+                    "issuer_key_sha1": record.issuer_key_sha1,
+                    "serial": record.serial,
+                    "certificate": leaf_pem,
+                    "chain": chain_pem,
+                    "request_id": order.request_id,
+                    "renewal_start": window[0].isoformat(),
+                    "renewal_end": window[1].isoformat(),
+                }
+            )
             self._store.add(record)
         except CertificateExistsError:
             # The same certificate collected twice at once (two polls of one order):
             # recorded and announced by the first, returned as it is to both.
             return self.certificate(record.issuer_key_sha1, record.serial)
-        except StoreUnavailableError as exc:
-            raise Problem(  # signed but never delivered: nobody holds it, nothing to revoke
+        except (StoreUnavailableError, sqlite3.Error) as exc:
+            raise Problem(
                 STORE_UNAVAILABLE,
-                f"the certificate store cannot be reached: {exc}",
+                f"the certificate could not be recorded, so it was not delivered: {exc}",
                 retry_after=UNAVAILABLE_RETRY_AFTER,
             ) from None
-        profile = self._profiles.get(order.profile, Profile())
-        window = renewal_window(record.not_before, record.not_after, profile.renewal_fraction)
-        leaf_pem = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
-        chain_pem = self._chain_pem(issued.chain)
-        self._state.insert_issued(
-            {
-                "issuer_key_sha1": record.issuer_key_sha1,
-                "serial": record.serial,
-                "certificate": leaf_pem,
-                "chain": chain_pem,
-                "request_id": order.request_id,
-                "renewal_start": window[0].isoformat(),
-                "renewal_end": window[1].isoformat(),
-            }
-        )
         self._events.emit(
             certificate_event(
                 "renewed" if renews else "issued",
@@ -322,6 +345,13 @@ class IssuanceService:
             window=window,
             request_id=order.request_id,
         )
+
+    def _withdraw(self, backend: str, certificate: x509.Certificate) -> None:
+        """Best effort: a certificate that will not be delivered is revoked at its CA."""
+        try:
+            self.backend(backend).revoke(certificate, RevocationReason.cessationOfOperation)
+        except BackendError as exc:
+            log.error("could not revoke an undelivered certificate at %s: %s", backend, exc)
 
     def _chain_pem(self, chain: tuple[x509.Certificate, ...]) -> str:
         """A chain's PEM, encoded once per distinct chain (the same for every leaf of a
@@ -353,9 +383,10 @@ class IssuanceService:
             self._orders.fulfilled(order_id, result.issuer, result.serial)
         # A pending result (the backend itself is asynchronous) opened its own order row.
 
-    def order(self, order_id: str, grant: Grant) -> CertificateView | OrderView:
-        """Collect an order; only its requester sees it."""
-        row = self._orders.find(order_id, grant.requester)
+    def order(self, order_id: str, requester: str) -> CertificateView | OrderView:
+        """Collect an order; only its requester sees it (the caller's grant, or for a
+        renewal the holder of the certificate it renews: ``requester_of``)."""
+        row = self._orders.find(order_id, requester)
         if row is None:
             raise Problem(NOT_FOUND, f"no order {order_id} for this caller")
         state = str(row["state"])
@@ -412,12 +443,20 @@ class IssuanceService:
                 name=", ".join(sorted(set(read.names) ^ set(record.sans))),
                 rule="renewal-names",
             )
-        grant = Grant.build(record.requester, record.sans, (record.profile,), "")
+        grant = self._grants(record.requester)
+        if grant is None:
+            raise Problem(
+                FORBIDDEN,
+                f"{record.requester or 'the requester'}, which obtained certificate "
+                f"{record.serial}, is no longer allowed to (token revoked or expired, "
+                "principal removed): obtain a certificate again with a valid credential",
+            )
+        grant.check_profile(record.profile)
         self._policy.check(read.names, grant)
         order = CertificateOrder(
             request_id=str(uuid.uuid4()),
             csr=read.csr,
-            common_name=read.names[0],
+            common_name=common_name_of(read.names),
             names=read.names,
             validity=timedelta(days=profile.validity_days),
             profile=record.profile,
@@ -426,6 +465,11 @@ class IssuanceService:
             now=now,
         )
         return self._submit(order, profile, renews=record.serial)
+
+    def requester_of(self, presented: x509.Certificate) -> str:
+        """Who a client certificate acts for: the requester of the certificate, so that
+        a renewal that answered 202 can be collected with the same certificate."""
+        return self._presented(presented).requester
 
     def _presented(self, presented: x509.Certificate) -> CertificateRecord:
         """The inventory row of exactly this certificate: same serial, same bytes as the
@@ -479,7 +523,11 @@ class IssuanceService:
             revoked = self._store.revoke(issuer, serial, self._clock(), reason)
         except AlreadyRevokedError:
             raise Problem(ALREADY_REVOKED, f"certificate {serial} is already revoked") from None
-        self._events.emit(certificate_event("revoked", revoked, request_id=str(uuid.uuid4())))
+        self._events.emit(
+            certificate_event(
+                "revoked", revoked, request_id=str(uuid.uuid4()), revoked_by=grant.requester
+            )
+        )
         return self.certificate(issuer, serial)
 
     # -- lookups ------------------------------------------------------------------------

@@ -121,6 +121,15 @@ class TokenStore:
         info = _info(row)
         return info if info.state(now) == "active" else None
 
+    def grant_of(self, name: str, now: datetime) -> Grant | None:
+        """The grant of the token called ``name`` while it is active (for renewals, which
+        carry no token but act for the one that obtained the certificate)."""
+        row = self._db.token_by_name(name)
+        if row is None:
+            return None
+        info = _info(row)
+        return info.grant() if info.state(now) == "active" else None
+
     def list(self) -> list[TokenInfo]:
         return [_info(row) for row in self._db.tokens()]
 

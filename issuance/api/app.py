@@ -8,12 +8,13 @@ the URL's authorizer verified. Every refusal is ``application/problem+json``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
 from cryptography import x509
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -65,15 +66,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
+def problem_response(problem: Problem, instance: str | None = None) -> Response:
     headers = {"Retry-After": str(problem.retry_after)} if problem.retry_after else {}
     if problem.kind.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="certsight"'
-    return JSONResponse(
-        problem.body(instance),
-        status_code=problem.kind.status,
-        media_type=CONTENT_TYPE,
-        headers=headers,
+    # ASCII with escapes: a problem may quote what the caller sent, lone surrogates too
+    content = json.dumps(problem.body(instance), ensure_ascii=True).encode("ascii")
+    return Response(
+        content, status_code=problem.kind.status, media_type=CONTENT_TYPE, headers=headers
     )
 
 
@@ -150,8 +150,14 @@ def create_app(
         responses={202: {"model": OrderResponse}, **_ERRORS},
         summary="Collect an order",
     )
-    async def order(order_id: str, grant: Caller) -> JSONResponse:
-        return answer(await run_in_threadpool(service.order, order_id, grant), created=False)
+    async def order(order_id: OrderId, request: Request) -> JSONResponse:
+        if "authorization" in request.headers or not _has_client_certificate(request):
+            requester = (await caller(request)).requester
+        else:  # a renewal's order, collected with the certificate it renews
+            presented = _client_certificate(request)
+            requester = await run_in_threadpool(service.requester_of, presented)
+        view = await run_in_threadpool(service.order, order_id, requester)
+        return answer(view, created=False)
 
     @app.get(
         "/v1/certificates/{issuer}/{serial}",
@@ -159,7 +165,7 @@ def create_app(
         responses=_ERRORS,
         summary="Status, certificate and renewal window",
     )
-    async def certificate(issuer: str, serial: str, grant: Caller) -> JSONResponse:
+    async def certificate(issuer: Issuer, serial: Serial, grant: Caller) -> JSONResponse:
         del grant  # any authenticated caller may read: certificates are public documents
         return answer(service.certificate(issuer.lower(), serial.lower()), created=False)
 
@@ -169,7 +175,9 @@ def create_app(
         responses=_ERRORS,
         summary="Revoke with an RFC 5280 reason",
     )
-    async def revoke(issuer: str, serial: str, body: RevokeBody, grant: Caller) -> JSONResponse:
+    async def revoke(
+        issuer: Issuer, serial: Serial, body: RevokeBody, grant: Caller
+    ) -> JSONResponse:
         try:
             reason = RevocationReason.parse(str(body.reason))
         except ReasonError as exc:
@@ -204,18 +212,18 @@ def create_app(
 
     # -- errors as problem+json ---------------------------------------------------------
     @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+    async def _problem(request: Request, exc: Problem) -> Response:
         return problem_response(exc, request.url.path)
 
     @app.exception_handler(StoreUnavailableError)
-    async def _store_down(request: Request, exc: StoreUnavailableError) -> JSONResponse:
+    async def _store_down(request: Request, exc: StoreUnavailableError) -> Response:
         problem = Problem(
             STORE_UNAVAILABLE, "the certificate store cannot be reached; retry", retry_after=30
         )
         return problem_response(problem, request.url.path)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         return problem_response(
             Problem(MALFORMED_REQUEST, _validation_detail(exc)), request.url.path
         )
@@ -253,6 +261,11 @@ async def caller(request: Request) -> Grant:
 
 
 Caller = Annotated[Grant, Depends(caller)]
+Issuer = Annotated[
+    str, Path(pattern=r"^[0-9a-fA-F]{40}$", description="the CA's issuer_key_sha1, hex")
+]
+Serial = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{1,40}$", description="serial, hex")]
+OrderId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="an order id")]
 
 
 def _principal_arn(event: Mapping[str, Any]) -> str | None:
@@ -272,6 +285,13 @@ def _role_of(arn: str) -> str:
     role = rest.split("/", 1)[0]
     partition_and_account = prefix.replace(":sts::", ":iam::", 1)
     return f"{partition_and_account}:role/{role}"
+
+
+def _has_client_certificate(request: Request) -> bool:
+    tls = (request.scope.get("extensions") or {}).get("tls") or {}
+    event = request.scope.get("aws.event")
+    mtls = isinstance(event, dict) and "authentication" in (event.get("requestContext") or {})
+    return bool(tls.get("client_cert_chain")) or mtls
 
 
 def _client_certificate(request: Request) -> x509.Certificate:

@@ -4,7 +4,9 @@ certificates), plain HTTP only on loopback; one process, or several sharing the 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,6 +17,7 @@ from issuance.api.tls import ClientCertProtocol, ServerTls, server_ssl_options
 from issuance.runtime import IssuanceRuntime
 
 DEFAULT_PORT = 8443
+log = logging.getLogger(__name__)
 
 
 class IssuanceServerError(RuntimeError):
@@ -67,13 +70,51 @@ def _options(host: str, port: int, tls: ServerTls | None) -> dict[str, Any]:
 
 
 def serve_issuance(
-    runtime: IssuanceRuntime, *, host: str, port: int, tls: ServerTls | None
+    runtime: IssuanceRuntime,
+    *,
+    host: str,
+    port: int,
+    tls: ServerTls | None,
+    renew_tls: Callable[[], ServerTls] | None = None,
 ) -> None:
-    """One process; blocks until SIGINT/SIGTERM."""
+    """One process; blocks until SIGINT/SIGTERM. ``renew_tls`` (issue the server's own
+    certificate again when due) runs every ``TLS_CHECK_SECONDS``, and a new certificate
+    is loaded into the live TLS context: the next handshakes use it, no restart."""
     server = uvicorn.Server(uvicorn.Config(closing_app(runtime), **_options(host, port, tls)))
-    server.run()
+    stop = threading.Event()
+    if tls is not None and renew_tls is not None:
+        threading.Thread(
+            target=_keep_tls_fresh, args=(server, tls, renew_tls, stop), daemon=True
+        ).start()
+    try:
+        server.run()
+    finally:
+        stop.set()
     if not server.started:
         raise IssuanceServerError(f"could not start on {host}:{port}; the reason is above")
+
+
+TLS_CHECK_SECONDS = 3600.0
+
+
+def _keep_tls_fresh(
+    server: uvicorn.Server,
+    tls: ServerTls,
+    renew_tls: Callable[[], ServerTls],
+    stop: threading.Event,
+) -> None:
+    loaded = tls.certificate.stat().st_mtime_ns
+    while not stop.wait(TLS_CHECK_SECONDS):
+        try:
+            fresh = renew_tls()
+            written = fresh.certificate.stat().st_mtime_ns
+            context = server.config.ssl
+            if written != loaded and context is not None:
+                context.load_cert_chain(str(fresh.certificate), str(fresh.key))
+                loaded = written
+                log.warning("issuance API: its TLS certificate was renewed and loaded")
+        except Exception:  # keep serving with the current certificate; retry next hour
+            log.exception("issuance API: could not renew its TLS certificate")
 
 
 def serve_issuance_workers(

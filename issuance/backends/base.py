@@ -114,6 +114,13 @@ class CaBackend(ABC):
         self.name = name
 
     @property
+    def certifies_csr_as_is(self) -> bool:
+        """True for a CA that copies the CSR's subject and names into the certificate
+        (AWS Private CA's usual templates, ACME): the service then sends it only CSRs
+        that hold exactly the accepted names."""
+        return True
+
+    @property
     def runs_locally(self) -> bool:
         """True when ``submit`` does no network I/O (a key file on this host): an async
         caller may then run it on its event loop instead of handing it to a thread."""

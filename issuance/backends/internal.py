@@ -99,6 +99,10 @@ class InternalBackend(CaBackend):
         return Issued(certificate=issued.certificate, chain=self._chain, record=issued.record)
 
     @property
+    def certifies_csr_as_is(self) -> bool:
+        return False  # subject and SANs come from the order, only the key from the CSR
+
+    @property
     def runs_locally(self) -> bool:
         return not isinstance(self._key, KmsSigner)
 

@@ -567,3 +567,31 @@ def test_a_chunked_body_is_capped_as_it_arrives(api: Api) -> None:
 def test_plain_http_is_refused_off_loopback(api: Api) -> None:
     done = certsight(api.home, "serve", "issuance", "--plain-http", "--host", "0.0.0.0")
     assert done.returncode == 1 and "loopback only" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "kind"),
+    [
+        ("POST", "/v1/certificates", '{"csr": "x", "profile": "\\ud800"}', "malformed-request"),
+        ("POST", "/v1/certificates", '{"csr": "x", "\\ud800": 1}', "malformed-request"),
+        ("GET", "/v1/certificates/%23meta/change-seq", None, "malformed-request"),
+        ("GET", "/v1/certificates/" + "a" * 40 + "/zz", None, "malformed-request"),
+        ("GET", "/v1/orders/not-an-order-id", None, "malformed-request"),
+        ("GET", "/v1/orders/..%2f..%2fetc", None, "not-found"),
+        (
+            "POST",
+            "/v1/certificates/" + "a" * 40 + "/01/revoke",
+            '{"reason": -1}',
+            "bad-revocation-reason",
+        ),
+    ],
+)
+def test_odd_input_is_a_problem_never_a_500(
+    api: Api, method: str, path: str, body: str | None, kind: str
+) -> None:
+    headers = {"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"}
+    with httpx.Client(base_url=api.url, verify=api.tls(), timeout=30) as client:
+        reply = client.request(method, path, content=body, headers=headers)
+    assert reply.status_code in (400, 404), reply.text
+    assert reply.headers["content-type"].startswith("application/problem+json")
+    assert reply.json()["type"] == f"urn:certsight:problem:{kind}"

@@ -94,7 +94,7 @@ def lambda_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PkiH
 
 
 def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
-    response = lambda_handler.handler(event, None)
+    response = lambda_handler.api_handler(event, None)
     body = response.get("body") or ""
     if response.get("isBase64Encoded"):
         body = base64.b64decode(body).decode()

@@ -50,6 +50,10 @@ GRANT = Grant.build(
 )
 
 
+# The grants renewals look up again: who obtained a certificate, if still allowed.
+ACTIVE: dict[str, Grant] = {GRANT.requester: GRANT}
+
+
 @dataclass
 class Rig:
     service: IssuanceService
@@ -82,6 +86,7 @@ def build(home: PkiHome, tmp: Path, settings: dict[str, Any], **extra: CaBackend
         events=events,
         backends=backends,
         clock=utc_now,
+        grants=ACTIVE.get,
         submit_wait_seconds=0.5,
     )
     return Rig(service, events, store, home, backends)
@@ -327,13 +332,13 @@ def test_asynchronous_backend_gives_an_order_to_collect(ca_home: PkiHome, tmp_pa
         assert first.retry_after == 2 and rig.events.records == []
         other = Grant.build("api:other", ["*.corp.example"], ["tls-server"], "10/minute")
         with pytest.raises(Problem):
-            rig.service.order(first.order_id, other)  # not the requester's: not found
-        second = rig.service.order(first.order_id, GRANT)
+            rig.service.order(first.order_id, other.requester)  # not the requester's
+        second = rig.service.order(first.order_id, GRANT.requester)
         assert isinstance(second, OrderView) and second.status == "pending"
-        done = rig.service.order(first.order_id, GRANT)
+        done = rig.service.order(first.order_id, GRANT.requester)
         assert isinstance(done, CertificateView) and done.ca_backend == "pca"
         assert rig.events.records[-1]["request_id"] == first.order_id
-        again = rig.service.order(first.order_id, GRANT)  # collected twice: same certificate
+        again = rig.service.order(first.order_id, GRANT.requester)  # twice: same certificate
         assert isinstance(again, CertificateView) and again.serial == done.serial
         assert len(rig.events.records) == 1
     finally:
@@ -367,7 +372,7 @@ def test_a_slow_backend_finishes_in_the_background(ca_home: PkiHome, tmp_path: P
         assert isinstance(first, OrderView) and first.status == "processing"
         deadline = time.monotonic() + 30
         while True:
-            result = rig.service.order(first.order_id, GRANT)
+            result = rig.service.order(first.order_id, GRANT.requester)
             if isinstance(result, CertificateView) or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
@@ -454,6 +459,130 @@ def test_revocation_tells_an_external_backend(ca_home: PkiHome, tmp_path: Path) 
         view = issue(rig, ["ext.corp.example"])
         rig.service.revoke(view.issuer, view.serial, RevocationReason.superseded, GRANT)
         assert external.revoked == [(int(view.serial, 16), RevocationReason.superseded)]
+    finally:
+        rig.service.close()
+        rig.store.close()
+        base.service.close()
+        base.store.close()
+
+
+def test_renewal_stops_when_the_grant_is_gone(rig: Rig) -> None:
+    """A revoked token (or a removed principal) renews nothing, and a grant narrowed
+    since no longer covers the names."""
+    gone = Grant.build("api:gone", ["*.corp.example"], ["tls-server"], "100/minute")
+    csr, _ = make_csr(["left.corp.example"])
+    view = rig.service.issue(IssueRequest(csr=csr, profile="tls-server"), gone)
+    assert isinstance(view, CertificateView)
+    current = x509.load_pem_x509_certificate(view.certificate.encode())  # type: ignore[union-attr]
+    fresh, _ = make_csr(["left.corp.example"])
+    with pytest.raises(Problem) as excinfo:
+        rig.service.renew(current, fresh)
+    assert problem_of(excinfo)["status"] == 403 and "no longer" in problem_of(excinfo)["detail"]
+    ACTIVE["api:gone"] = Grant.build("api:gone", ["only.corp.example"], ["tls-server"], "9/minute")
+    try:
+        with pytest.raises(Problem) as excinfo:
+            rig.service.renew(current, fresh)
+        assert problem_of(excinfo)["rule"] == "grant"
+    finally:
+        del ACTIVE["api:gone"]
+
+
+def test_a_wildcard_cannot_cover_a_denied_name(rig: Rig) -> None:
+    settings = {"deny": ["vault.corp.example"]}
+    guarded = build(rig.home, rig.home.home.root / "guarded", settings)
+    try:
+        csr, _ = make_csr(["*.corp.example"])
+        with pytest.raises(Problem) as excinfo:
+            guarded.service.issue(IssueRequest(csr=csr, profile="tls-server"), GRANT)
+        assert problem_of(excinfo)["rule"] == "deny:vault.corp.example"
+        csr, _ = make_csr(["*.other.corp.example"])
+        wide = Grant.build("api:w", ["**.corp.example"], ["tls-server"], "9/minute")
+        issued = guarded.service.issue(IssueRequest(csr=csr, profile="tls-server"), wide)
+        assert isinstance(issued, CertificateView)
+    finally:
+        guarded.service.close()
+        guarded.store.close()
+
+
+class Overreaching(ScriptedBackend):
+    """A CA that certifies the CSR as it is, names and subject included."""
+
+    def submit(self, order):  # type: ignore[no-untyped-def]
+        self.submitted.append(order)
+        assert self.inner is not None
+        csr = order.csr
+        sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        from dataclasses import replace as copy
+
+        widened = copy(order, names=tuple(str(n.value) for n in sans))
+        return self.inner.submit(widened)
+
+
+def test_a_ca_that_certifies_the_csr_as_is_gets_no_narrowed_order(
+    ca_home: PkiHome, tmp_path: Path
+) -> None:
+    base = build(ca_home, tmp_path / "base", {})
+    as_is = Overreaching("pca", inner=base.internal)
+    rig = build(
+        ca_home,
+        tmp_path,
+        {
+            "profiles": {"tls-server": {"backends": ["pca"]}},
+            "backends": {"pca": {"type": "internal"}},
+        },
+        pca=as_is,
+    )
+    try:
+        csr, _ = make_csr(["mine.corp.example", "victim.elsewhere.example"])
+        with pytest.raises(Problem) as excinfo:
+            rig.service.issue(
+                IssueRequest(csr=csr, profile="tls-server", sans=("mine.corp.example",)), GRANT
+            )
+        assert problem_of(excinfo)["type"].endswith("backend-refused")
+        assert as_is.submitted == []  # never sent
+        csr, _ = make_csr(["ok.corp.example"], common_name="Bank Ltd")
+        with pytest.raises(Problem) as excinfo:
+            rig.service.issue(IssueRequest(csr=csr, profile="tls-server"), GRANT)
+        assert "CN" in problem_of(excinfo)["detail"] and as_is.submitted == []
+    finally:
+        rig.service.close()
+        rig.store.close()
+        base.service.close()
+        base.store.close()
+
+
+def test_a_certificate_with_unchecked_names_is_withdrawn_not_delivered(
+    ca_home: PkiHome, tmp_path: Path
+) -> None:
+    base = build(ca_home, tmp_path / "base", {})
+
+    class Sneaky(ScriptedBackend):
+        @property
+        def certifies_csr_as_is(self) -> bool:
+            return False
+
+        def submit(self, order):  # type: ignore[no-untyped-def]
+            from dataclasses import replace as copy
+
+            assert self.inner is not None
+            return self.inner.submit(copy(order, names=(*order.names, "extra.corp.example")))
+
+    sneaky = Sneaky("odd", inner=base.internal)
+    rig = build(
+        ca_home,
+        tmp_path,
+        {
+            "profiles": {"tls-server": {"backends": ["odd"]}},
+            "backends": {"odd": {"type": "internal"}},
+        },
+        odd=sneaky,
+    )
+    try:
+        with pytest.raises(Problem) as excinfo:
+            issue(rig, ["fine.corp.example"])
+        assert "names differ" in problem_of(excinfo)["detail"]
+        assert [reason for _, reason in sneaky.revoked] == [RevocationReason.cessationOfOperation]
+        assert rig.events.records == []
     finally:
         rig.service.close()
         rig.store.close()

@@ -17,7 +17,7 @@ from tests.lambda_sandbox import lambda_python
 API_SCRIPT = """
 import base64, json
 from issuance import lambda_handler
-response = lambda_handler.handler(json.loads(sys.argv[3]), None)
+response = lambda_handler.api_handler(json.loads(sys.argv[3]), None)
 body = response["body"]
 if response.get("isBase64Encoded"):
     body = base64.b64decode(body).decode()
