@@ -29,6 +29,8 @@ class RevocationReason(enum.IntEnum):
     @classmethod
     def parse(cls, text: str) -> RevocationReason:
         """Accept the RFC name in any case, with or without ``_``/``-``, or the number."""
+        if text.strip().startswith(("-", "+")):  # "-1" would otherwise read as code 1
+            raise ReasonError(f"unknown revocation reason {text!r}")
         key = re.sub(r"[\s_-]", "", text).lower()
         if key.isdigit() and int(key) in cls._value2member_map_:
             return cls(int(key))

@@ -9,34 +9,38 @@ from any process.
 What matters most here is telling the service *how* a call failed, since that decides
 whether the order moves on to the profile's next CA (``BackendUnavailableError``), ends
 (``BackendRefusedError``), or points at a broken configuration (``BackendConfigError``).
-``_error_for`` holds that mapping, with the reasons for the debatable cases. Messages
-name the backend, the operation and AWS's error code; AWS's own text is passed on only
-where it describes the requester's input (a malformed CSR), never for authorisation
-errors, whose text names IAM principals and accounts.
+``aws_pca_errors`` holds that mapping, with the reasons for the debatable cases, and
+``aws_pca_shapes`` the tables and pure functions that turn an order into PCA's request
+fields (ARNs, serials, reasons, validity, passthrough) and PCA's chains into ordered ones.
 """
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import logging
 import re
 import time
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    CredentialRetrievalError,
-    NoCredentialsError,
-    ParamValidationError,
-    PartialCredentialsError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from issuance.backends.aws_pca_errors import code_of, error_for
+from issuance.backends.aws_pca_shapes import (
+    ALGORITHM_FOR_KEY,
+    CERTIFICATE_ID,
+    PASSTHROUGH_TEMPLATE,
+    PCA_REASONS,
+    SIGNING_ALGORITHMS,
+    api_passthrough,
+    ca_arn_parts,
+    chain_above,
+    complete,
+    idempotency_token,
+    load_bundle,
+    pca_serial,
+    validity_for,
+)
 from issuance.backends.base import (
     BackendConfigError,
     BackendContext,
@@ -55,235 +59,12 @@ from pki.reasons import RevocationReason
 
 if TYPE_CHECKING:
     from mypy_boto3_acm_pca import ACMPCAClient
-    from mypy_boto3_acm_pca.literals import (
-        ExtendedKeyUsageTypeType,
-        RevocationReasonType,
-        SigningAlgorithmType,
-    )
-    from mypy_boto3_acm_pca.type_defs import (
-        ApiPassthroughTypeDef,
-        ExtendedKeyUsageTypeDef,
-        GeneralNameTypeDef,
-        IssueCertificateRequestTypeDef,
-        ValidityTypeDef,
-    )
+    from mypy_boto3_acm_pca.literals import SigningAlgorithmType
+    from mypy_boto3_acm_pca.type_defs import IssueCertificateRequestTypeDef
 
 log = logging.getLogger(__name__)
 
-_CA_ARN = re.compile(
-    r"arn:(?P<partition>aws[a-z-]*):acm-pca:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):"
-    r"certificate-authority/(?P<id>[0-9A-Za-z-]{1,64})"
-)
-_CERTIFICATE_ID = r"/certificate/[0-9A-Za-z]{1,64}"
-# The templates that take ApiPassthrough (EndEntityCertificate_APIPassthrough/V1,
-# BlankEndEntityCertificate_APICSRPassthrough/V1, ...): the other templates do not take
-# passthrough values, so asking for passthrough with one is a configuration error.
-_PASSTHROUGH_TEMPLATE = re.compile(r"template/[A-Za-z0-9]+_API(CSR)?Passthrough/V\d+$")
-
-_SIGNING_ALGORITHMS: Final = frozenset(
-    {
-        "SHA256WITHECDSA",
-        "SHA384WITHECDSA",
-        "SHA512WITHECDSA",
-        "SHA256WITHRSA",
-        "SHA384WITHRSA",
-        "SHA512WITHRSA",
-        "SHA256WITHRSA_PSS",
-        "SHA384WITHRSA_PSS",
-        "SHA512WITHRSA_PSS",
-        "SM3WITHSM2",
-        "ML_DSA_44",
-        "ML_DSA_65",
-        "ML_DSA_87",
-    }
-)
-# The CA's KeyAlgorithm -> the signature PCA should make with it: the hash matched to the
-# curve's strength for EC, SHA-256 for RSA (what every client verifies).
-_ALGORITHM_FOR_KEY: Final[dict[str, str]] = {
-    "EC_prime256v1": "SHA256WITHECDSA",
-    "EC_secp384r1": "SHA384WITHECDSA",
-    "EC_secp521r1": "SHA512WITHECDSA",
-    "RSA_2048": "SHA256WITHRSA",
-    "RSA_3072": "SHA256WITHRSA",
-    "RSA_4096": "SHA256WITHRSA",
-    "SM2": "SM3WITHSM2",
-    "ML_DSA_44": "ML_DSA_44",
-    "ML_DSA_65": "ML_DSA_65",
-    "ML_DSA_87": "ML_DSA_87",
-}
-
-_EKU_TYPES: Final[dict[str, ExtendedKeyUsageTypeType]] = {
-    "serverAuth": "SERVER_AUTH",
-    "clientAuth": "CLIENT_AUTH",
-    "codeSigning": "CODE_SIGNING",
-    "emailProtection": "EMAIL_PROTECTION",
-    "timeStamping": "TIME_STAMPING",
-}
-
-_PCA_REASONS: Final[dict[RevocationReason, RevocationReasonType]] = {
-    RevocationReason.unspecified: "UNSPECIFIED",
-    RevocationReason.keyCompromise: "KEY_COMPROMISE",
-    RevocationReason.cACompromise: "CERTIFICATE_AUTHORITY_COMPROMISE",
-    RevocationReason.affiliationChanged: "AFFILIATION_CHANGED",
-    RevocationReason.superseded: "SUPERSEDED",
-    RevocationReason.cessationOfOperation: "CESSATION_OF_OPERATION",
-    RevocationReason.privilegeWithdrawn: "PRIVILEGE_WITHDRAWN",
-    RevocationReason.aACompromise: "A_A_COMPROMISE",
-}
-
-# -- how AWS errors map onto the backend contract -----------------------------------------
-# Unavailable: another CA may well succeed, and this one may later.
-_UNAVAILABLE_CODES: Final = {
-    "ThrottlingException": "AWS throttled the request",
-    "Throttling": "AWS throttled the request",
-    "TooManyRequestsException": "AWS throttled the request",
-    "RequestLimitExceeded": "AWS throttled the request",
-    # PCA's LimitExceededException is an account quota (IssueCertificate requests per
-    # second, or certificates per CA): a property of this CA's account, not of the order.
-    # A CA elsewhere is not bound by it, and refusing would fail orders that are fine.
-    "LimitExceededException": "an AWS Private CA quota of this CA's account is exhausted",
-    "RequestFailedException": "AWS Private CA failed to process the request",
-    "RequestInProgressException": "AWS Private CA is still processing an earlier request",
-    "ConcurrentModificationException": "the CA is being changed; try again shortly",
-    # The CA exists but cannot sign now (DISABLED, EXPIRED, PENDING_CERTIFICATE, DELETED):
-    # nothing wrong with the order, and another CA can serve it.
-    "InvalidStateException": "the CA is not active (disabled, expired or not yet installed)",
-    "InternalFailure": "AWS Private CA had an internal error",
-    "InternalError": "AWS Private CA had an internal error",
-    "InternalServerError": "AWS Private CA had an internal error",
-    "InternalServerException": "AWS Private CA had an internal error",
-    "ServiceUnavailable": "AWS Private CA is unavailable",
-    "ServiceUnavailableException": "AWS Private CA is unavailable",
-    "RequestTimeout": "AWS Private CA timed out",
-    "RequestTimeoutException": "AWS Private CA timed out",
-}
-# Config: no order can succeed until someone changes the settings, IAM or the CA.
-_CONFIG_CODES: Final = {
-    "InvalidArnException": "the configured ca_arn is not a valid CA ARN",
-    "ResourceNotFoundException": "the configured ca_arn names no CA this account can see",
-    "AccessDeniedException": "the AWS identity may not use this CA (IAM or CA policy)",
-    "AccessDenied": "the AWS identity may not use this CA (IAM or CA policy)",
-    "UnrecognizedClientException": "AWS does not recognise the credentials",
-    "InvalidClientTokenId": "AWS does not recognise the credentials",
-    "InvalidSignatureException": "AWS rejected the request signature (check the credentials)",
-    "IncompleteSignature": "AWS rejected the request signature (check the credentials)",
-    "ExpiredTokenException": "the AWS credentials have expired",
-    "ExpiredToken": "the AWS credentials have expired",
-    "MissingAuthenticationToken": "the request reached AWS without credentials",
-    "UnknownOperationException": "the endpoint does not speak the AWS Private CA API",
-}
-# Refused: PCA looked at this request and said no; another CA must not overrule it.
-_REFUSED_CODES: Final = {
-    "MalformedCSRException": "AWS Private CA rejected the CSR",
-    "InvalidArgsException": "AWS Private CA rejected the request's arguments",
-    "InvalidRequestException": "AWS Private CA does not allow this request",
-    "ValidationException": "AWS Private CA rejected the request's arguments",
-    "MalformedCertificateException": "AWS Private CA rejected the certificate",
-}
-# AWS's message is passed on for these: it describes the requester's own input.
-_ECHO_CODES: Final = frozenset(
-    {
-        "MalformedCSRException",
-        "InvalidArgsException",
-        "InvalidRequestException",
-        "ValidationException",
-    }
-)
-_ACCESS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b")
 _STATUS_TTL_SECONDS = 60.0
-
-
-def _ca_arn_parts(name: str, arn: str) -> re.Match[str]:
-    """The parts of a PCA CA ARN (partition, region, account, id): checked before any
-    call, so that a typo is reported as such rather than as AWS's InvalidArnException."""
-    match = _CA_ARN.fullmatch(arn)
-    if match is None:
-        raise BackendConfigError(
-            f"CA backend {name}: ca_arn is not an AWS Private CA ARN "
-            "(arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID)"
-        )
-    return match
-
-
-def pca_serial(serial_number: int) -> str:
-    """The serial as RevokeCertificate wants it: colon-separated lowercase hex bytes, the
-    form ``openssl x509 -text`` prints (``0a:1b:...``), without a DER sign byte."""
-    if serial_number < 0:
-        raise BackendRefusedError("a certificate with a negative serial number cannot be revoked")
-    data = serial_number.to_bytes(max(1, (serial_number.bit_length() + 7) // 8), "big")
-    return data.hex(":")
-
-
-def idempotency_token(order: CertificateOrder) -> str:
-    """PCA issues one certificate per token within five minutes, so a retried submit (the
-    service restarting, a timeout after PCA had accepted) does not issue twice. The CSR is
-    part of it so that one request id can never collect a certificate for another key;
-    32 hex characters fit PCA's limit of 36."""
-    csr_der = order.csr.public_bytes(serialization.Encoding.DER)
-    digest = hashlib.sha256(order.request_id.encode() + b"\x00" + csr_der)
-    return digest.hexdigest()[:32]
-
-
-def validity_for(validity: timedelta, now: datetime) -> ValidityTypeDef:
-    """Whole days as DAYS (counted by PCA from issuance); anything else as the END_DATE it
-    means from the order's time (GeneralizedTime digits), since PCA has no hours unit."""
-    seconds = int(validity.total_seconds())
-    if seconds <= 0:
-        raise BackendRefusedError("the order's validity is not positive")
-    if seconds % 86400 == 0:
-        return {"Value": seconds // 86400, "Type": "DAYS"}
-    end = now.astimezone(UTC) + timedelta(seconds=seconds)
-    return {"Value": int(end.strftime("%Y%m%d%H%M%S")), "Type": "END_DATE"}
-
-
-def _load_bundle(text: str | None) -> list[x509.Certificate]:
-    if not text or not text.strip():
-        return []
-    return x509.load_pem_x509_certificates(text.encode())
-
-
-def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
-    """Names chain and, where cryptography can check it, the signature verifies."""
-    if child.issuer != parent.subject:
-        return False
-    try:
-        child.verify_directly_issued_by(parent)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    except UnsupportedAlgorithm:  # e.g. ML-DSA: the names have to do
-        return True
-    return True
-
-
-def _self_issued(certificate: x509.Certificate) -> bool:
-    return certificate.subject == certificate.issuer
-
-
-def chain_above(
-    certificate: x509.Certificate, pool: list[x509.Certificate]
-) -> tuple[x509.Certificate, ...]:
-    """The certificates from ``pool`` above ``certificate``, issuing CA first, root last.
-
-    Built by following issuers rather than trusting the order AWS returns, which differs
-    between GetCertificate and GetCertificateAuthorityCertificate."""
-    chain: list[x509.Certificate] = []
-    current = certificate
-    while not _self_issued(current) and len(chain) < len(pool):
-        parent = next((c for c in pool if c not in chain and _issued_by(current, c)), None)
-        if parent is None:
-            break
-        chain.append(parent)
-        current = parent
-    return tuple(chain)
-
-
-def _complete(chain: tuple[x509.Certificate, ...]) -> bool:
-    return bool(chain) and _self_issued(chain[-1])
-
-
-def _scrub(message: str) -> str:
-    text = _ACCESS_KEY_ID.sub("[key id]", " ".join(message.split()))
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 class AwsPcaBackend(CaBackend):
@@ -291,20 +72,20 @@ class AwsPcaBackend(CaBackend):
 
     def __init__(self, name: str, *, client: ACMPCAClient, settings: AwsPcaBackendSettings) -> None:
         super().__init__(name)
-        partition = _ca_arn_parts(name, settings.ca_arn)["partition"]
+        partition = ca_arn_parts(name, settings.ca_arn)["partition"]
         passthrough = f"arn:{partition}:acm-pca:::template/EndEntityCertificate_APIPassthrough/V1"
         plain = f"arn:{partition}:acm-pca:::template/EndEntityCertificate/V1"
         template = settings.template_arn or (passthrough if settings.api_passthrough else plain)
-        if settings.api_passthrough and not _PASSTHROUGH_TEMPLATE.search(template):
+        if settings.api_passthrough and not PASSTHROUGH_TEMPLATE.search(template):
             raise BackendConfigError(
                 f"CA backend {name}: api_passthrough needs an *_APIPassthrough template, "
                 f"and {template} is not one (the order's names would not reach the certificate)"
             )
         if (
             settings.signing_algorithm is not None
-            and settings.signing_algorithm not in _SIGNING_ALGORITHMS
+            and settings.signing_algorithm not in SIGNING_ALGORITHMS
         ):
-            known = ", ".join(sorted(_SIGNING_ALGORITHMS))
+            known = ", ".join(sorted(SIGNING_ALGORITHMS))
             raise BackendConfigError(
                 f"CA backend {name}: unknown signing_algorithm {settings.signing_algorithm!r}; "
                 f"use one of: {known}"
@@ -313,7 +94,7 @@ class AwsPcaBackend(CaBackend):
         self._settings = settings
         self._ca_arn = settings.ca_arn
         self._template_arn = template
-        self._certificate_arn = re.compile(re.escape(settings.ca_arn) + _CERTIFICATE_ID)
+        self._certificate_arn = re.compile(re.escape(settings.ca_arn) + CERTIFICATE_ID)
         # Caches: a race between threads only costs a duplicate read, so no lock.
         self._signing_algorithm: str | None = settings.signing_algorithm
         self._chain: tuple[x509.Certificate, ...] | None = None
@@ -329,7 +110,7 @@ class AwsPcaBackend(CaBackend):
         import boto3
         from botocore.config import Config
 
-        region = settings.region or _ca_arn_parts(name, settings.ca_arn)["region"]
+        region = settings.region or ca_arn_parts(name, settings.ca_arn)["region"]
         config = Config(
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.read_timeout_seconds,
@@ -360,7 +141,7 @@ class AwsPcaBackend(CaBackend):
             "IdempotencyToken": idempotency_token(order),
         }
         if self._settings.api_passthrough:
-            request["ApiPassthrough"] = self._passthrough(order)
+            request["ApiPassthrough"] = api_passthrough(self.name, order)
         try:
             certificate_arn = self._client.issue_certificate(**request)["CertificateArn"]
         except (ClientError, BotoCoreError) as exc:
@@ -433,14 +214,14 @@ class AwsPcaBackend(CaBackend):
         CA's answer may hold only itself, or nothing)."""
         try:
             certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
-            pool = _load_bundle(chain_pem)
+            pool = load_bundle(chain_pem)
         except ValueError as exc:
             raise BackendUnavailableError(
                 f"CA backend {self.name}: AWS Private CA answered GetCertificate for "
                 f"{certificate_arn} with PEM that does not parse"
             ) from exc
         chain = chain_above(certificate, pool)
-        if not _complete(chain):
+        if not complete(chain):
             chain = chain_above(certificate, [*pool, *self.chain()])
         if not chain:  # the CA's certificate changed since it was cached (renewed)
             self._chain = None
@@ -465,7 +246,7 @@ class AwsPcaBackend(CaBackend):
             key_algorithm = authority.get("CertificateAuthorityConfiguration", {}).get(
                 "KeyAlgorithm", ""
             )
-            algorithm = _ALGORITHM_FOR_KEY.get(key_algorithm)
+            algorithm = ALGORITHM_FOR_KEY.get(key_algorithm)
             if algorithm is None:
                 raise BackendConfigError(
                     f"CA backend {self.name}: no default signing algorithm for a "
@@ -474,32 +255,10 @@ class AwsPcaBackend(CaBackend):
             self._signing_algorithm = algorithm
         return cast("SigningAlgorithmType", self._signing_algorithm)
 
-    def _passthrough(self, order: CertificateOrder) -> ApiPassthroughTypeDef:
-        """The order's checked SANs and EKUs, for CSRs that do not carry them."""
-        names: list[GeneralNameTypeDef] = []
-        for name in order.names:
-            try:
-                names.append({"IpAddress": str(ipaddress.ip_address(name))})
-            except ValueError:
-                names.append({"DnsName": name})
-        ekus: list[ExtendedKeyUsageTypeDef] = []
-        for eku in order.ekus:
-            if eku not in _EKU_TYPES:
-                raise BackendRefusedError(
-                    f"CA backend {self.name}: AWS Private CA has no extended key usage {eku!r}"
-                )
-            ekus.append({"ExtendedKeyUsageType": _EKU_TYPES[eku]})
-        passthrough: ApiPassthroughTypeDef = {"Extensions": {}}
-        if names:
-            passthrough["Extensions"]["SubjectAlternativeNames"] = names
-        if ekus:
-            passthrough["Extensions"]["ExtendedKeyUsage"] = ekus
-        return passthrough
-
     # -- revoking ----------------------------------------------------------------------
     def revoke(self, certificate: x509.Certificate, reason: RevocationReason) -> None:
         """RevokeCertificate; PCA then lists it in its CRL and OCSP, if the CA has them."""
-        pca_reason = _PCA_REASONS.get(reason)
+        pca_reason = PCA_REASONS.get(reason)
         if pca_reason is None:
             raise BackendRefusedError(
                 f"CA backend {self.name}: AWS Private CA revocation is permanent and has no "
@@ -538,7 +297,7 @@ class AwsPcaBackend(CaBackend):
                 raise self._error_for("GetCertificateAuthorityCertificate", exc) from exc
             try:
                 ca_certificate = x509.load_pem_x509_certificate(answer["Certificate"].encode())
-                above = _load_bundle(answer.get("CertificateChain"))
+                above = load_bundle(answer.get("CertificateChain"))
             except (KeyError, ValueError) as exc:
                 raise BackendUnavailableError(
                     f"CA backend {self.name}: AWS Private CA answered "
@@ -573,7 +332,7 @@ class AwsPcaBackend(CaBackend):
                 CertificateAuthorityArn=self._ca_arn
             )["CertificateAuthority"]
         except (ClientError, BotoCoreError) as exc:
-            return f"unknown ({_code_of(exc)})"
+            return f"unknown ({code_of(exc)})"
         return self._remember_status(authority.get("Status"))
 
     def _remember_status(self, status: str | None) -> str:
@@ -586,43 +345,5 @@ class AwsPcaBackend(CaBackend):
 
     # -- errors ------------------------------------------------------------------------
     def _error_for(self, operation: str, exc: ClientError | BotoCoreError) -> BackendError:
-        """The base error an AWS failure means for the order (see the tables above)."""
-        code = _code_of(exc)
-        prefix = f"CA backend {self.name}: AWS Private CA {operation} failed with {code}"
-        if isinstance(exc, ClientError):
-            error = exc.response.get("Error", {})
-            request_id = exc.response.get("ResponseMetadata", {}).get("RequestId", "-")
-            log.warning(
-                "CA backend %s: %s -> %s (request id %s): %s",
-                self.name,
-                operation,
-                code,
-                request_id,
-                _scrub(error.get("Message", "")),
-            )
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if code in _CONFIG_CODES:
-                return BackendConfigError(f"{prefix}: {_CONFIG_CODES[code]}")
-            if code in _UNAVAILABLE_CODES:
-                return BackendUnavailableError(f"{prefix}: {_UNAVAILABLE_CODES[code]}")
-            if code in _REFUSED_CODES:
-                detail = _scrub(error.get("Message", "")) if code in _ECHO_CODES else ""
-                text = f"{prefix}: {_REFUSED_CODES[code]}"
-                return BackendRefusedError(f"{text} ({detail})" if detail else text)
-            if status >= 500 or (code.isdigit() and int(code) >= 500):
-                return BackendUnavailableError(f"{prefix}: AWS answered HTTP {status or code}")
-            # An error AWS has not documented for PCA, about this request: the CA said no.
-            return BackendRefusedError(f"{prefix}: AWS declined the request")
-        log.warning("CA backend %s: %s -> %s", self.name, operation, code)
-        if isinstance(exc, NoCredentialsError | PartialCredentialsError | CredentialRetrievalError):
-            return BackendConfigError(f"{prefix}: no usable AWS credentials were found")
-        if isinstance(exc, ParamValidationError):
-            return BackendRefusedError(f"{prefix}: the request does not fit PCA's limits")
-        # Connection refused, DNS, TLS, timeouts, a connection closed mid-answer.
-        return BackendUnavailableError(f"{prefix}: the endpoint could not be reached in time")
-
-
-def _code_of(exc: ClientError | BotoCoreError) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "")) or "an unnamed error"
-    return type(exc).__name__
+        """The base error an AWS failure means for the order (see ``aws_pca_errors``)."""
+        return error_for(self.name, operation, exc)

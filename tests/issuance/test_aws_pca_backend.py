@@ -32,8 +32,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from issuance.backends import open_backend
-from issuance.backends.aws_pca import (
-    AwsPcaBackend,
+from issuance.backends.aws_pca import AwsPcaBackend
+from issuance.backends.aws_pca_shapes import (
     chain_above,
     idempotency_token,
     pca_serial,
