@@ -32,8 +32,10 @@ def _report(built: BuiltUnit) -> None:
         f"{built.path.name:<15} {_mib(built.zip_bytes):>10}  ({_mib(built.unpacked_bytes)} "
         f"unpacked, {built.files:,} files)  handler {built.unit.handler}"
     )
-    if built.excluded_key_material:
-        click.echo(f"  left out as key material: {', '.join(built.excluded_key_material)}")
+    if built.excluded_key_material:  # on stderr: stdout is one line per unit, for scripts
+        click.echo(
+            f"  left out as key material: {', '.join(built.excluded_key_material)}", err=True
+        )
     for fallback in built.fallbacks:  # not what the tests ran with: said where it is seen
         click.echo(click.style("  fallback: ", fg="yellow") + fallback.describe(), err=True)
     for warning in built.warnings:
