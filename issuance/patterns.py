@@ -98,7 +98,13 @@ def normalise_name(text: str) -> str:
     return check_dns_name(text)
 
 
+_IPV4_CHARS = frozenset("0123456789.")
+
+
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    # Only text that could be an address is parsed: on every name of every request.
+    if ":" not in text and not _IPV4_CHARS.issuperset(text):
+        return None
     try:
         return ipaddress.ip_address(text)
     except ValueError:

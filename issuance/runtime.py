@@ -89,7 +89,7 @@ def build_runtime(
         if raw_dir is None:
             raise ValueError("issuance events need a RAW folder or a sink")
         events = BatchFileSink(raw_dir / "issuance", max_seconds=EVENT_BATCH_SECONDS)
-    store = open_store(store_uri)
+    store = open_store(store_uri, background_checkpoints=True)
     state = open_state(state_dir)
     tokens = TokenStore(state)
 

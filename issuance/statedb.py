@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pki.store.checkpoint import WalCheckpointer
+
 _SCHEMA = """
 create table if not exists tokens (
     name text primary key,
@@ -67,6 +69,9 @@ class StateDb:
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("pragma journal_mode=wal")
         self._conn.execute("pragma synchronous=normal")
+        # Checkpoints on a thread of their own: not inside a request's commit.
+        self._conn.execute("pragma wal_autocheckpoint=0")
+        self._checkpointer = WalCheckpointer(path)
         self._conn.execute("pragma busy_timeout=5000")
         self._conn.executescript(_SCHEMA)
 
@@ -77,7 +82,9 @@ class StateDb:
 
     def _write(self, sql: str, args: tuple[Any, ...]) -> int:
         with self._lock:
-            return self._conn.execute(sql, args).rowcount
+            count = self._conn.execute(sql, args).rowcount
+        self._checkpointer.wrote()
+        return count
 
     # -- tokens -------------------------------------------------------------------------
     def insert_token(
@@ -161,3 +168,4 @@ class StateDb:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        self._checkpointer.close()

@@ -7,8 +7,11 @@ from pathlib import Path
 from pki.store.base import CertificateStore, StoreError
 
 
-def open_store(uri: str) -> CertificateStore:
+def open_store(uri: str, *, background_checkpoints: bool = False) -> CertificateStore:
     """``sqlite:///abs/path``, a plain path, or ``dynamodb://table-name``.
+
+    ``background_checkpoints``: a SQLite store written on every request keeps WAL
+    checkpoints off the request path (``pki.store.checkpoint``); no effect on DynamoDB.
 
     DynamoDB endpoint, region and credentials come from the standard AWS settings
     (``AWS_ENDPOINT_URL``, ``AWS_REGION``, profiles), like every AWS client here.
@@ -24,4 +27,6 @@ def open_store(uri: str) -> CertificateStore:
 
     if "://" in uri and not uri.startswith("sqlite://"):
         raise StoreError(f"unsupported store URI {uri!r}: use a path or dynamodb://TABLE")
-    return SqliteStore(Path(uri.removeprefix("sqlite://")))
+    return SqliteStore(
+        Path(uri.removeprefix("sqlite://")), background_checkpoints=background_checkpoints
+    )

@@ -24,6 +24,7 @@ from pki.store.base import (
     Change,
     StoreUnavailableError,
 )
+from pki.store.checkpoint import WalCheckpointer
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS certificates (
@@ -95,14 +96,23 @@ def _row_to_record(row: sqlite3.Row) -> CertificateRecord:
 
 
 class SqliteStore:
-    def __init__(self, path: Path, *, busy_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, path: Path, *, busy_timeout_s: float = 5.0, background_checkpoints: bool = False
+    ) -> None:
+        """``background_checkpoints``: for a process that writes on every request (the
+        issuance API): WAL checkpoints run on a thread of their own, not inside a commit
+        (``pki.store.checkpoint``)."""
         self._path = path
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Before the first connection, which then turns automatic checkpoints off.
+        self._checkpointer = WalCheckpointer(path) if background_checkpoints else None
         try:
             self._conn().executescript(_SCHEMA)
         except sqlite3.Error as exc:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
             raise StoreUnavailableError(f"cannot prepare {path}: {exc}") from exc
 
     def _conn(self) -> sqlite3.Connection:
@@ -115,12 +125,16 @@ class SqliteStore:
                 conn.row_factory = sqlite3.Row
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                if self._checkpointer is not None:
+                    conn.execute("PRAGMA wal_autocheckpoint=0")
             except sqlite3.Error as exc:
                 raise StoreUnavailableError(f"cannot open {self._path}: {exc}") from exc
             self._local.conn = conn
         return conn
 
     def _write(self) -> _Transaction:
+        if self._checkpointer is not None:
+            self._checkpointer.wrote()
         return _Transaction(self._conn())
 
     def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
@@ -230,6 +244,9 @@ class SqliteStore:
         if conn is not None:
             conn.close()
             self._local.conn = None
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
 
     @staticmethod
     def _log_change(conn: sqlite3.Connection, issuer_key_sha1: str, serial: str) -> None:
