@@ -121,9 +121,12 @@ class RunningServer:
 
 
 def start_server(
-    home: PkiHome, *extra: str, environment: dict[str, str] | None = None
+    home: PkiHome,
+    *extra: str,
+    environment: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> RunningServer:
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, "CERTSIGHT_HOME": str(home.home.root), **(environment or {})}
     stderr_path = home.home.root / f"serve-{port}.stderr"
     with stderr_path.open("wb") as stderr_file:

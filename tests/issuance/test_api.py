@@ -93,59 +93,59 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     home = make_home(tmp_path_factory.mktemp("api-home"), port=responder_port)
     home.home.settings_file.write_text(SETTINGS)
     responders = _start_responders(home, responder_port)
-    token = create_token(
-        home,
-        "web",
-        "--allow",
-        "*.corp.example",
-        "--allow",
-        "10.1.0.0/16",
-        "--profile",
-        "tls-server",
-        "--profile",
-        "short",
-        "--profile",
-        "broken",
-    )
-    port = free_port()
-    stderr = home.home.root / "issuance.stderr"
-    with stderr.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "certsight.cli", "serve", "issuance", "--port", str(port)],
-            env={**os.environ, "CERTSIGHT_HOME": str(home.home.root)},
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
+    process: subprocess.Popen[bytes] | None = None
+    try:  # whatever fails below, no server outlives the module
+        token = create_token(
+            home,
+            "web",
+            "--allow",
+            "*.corp.example",
+            "--allow",
+            "10.1.0.0/16",
+            "--profile",
+            "tls-server",
+            "--profile",
+            "short",
+            "--profile",
+            "broken",
         )
-    url = f"https://127.0.0.1:{port}"
-    made = Api(url, home, process, token, responders, stderr)
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"serve issuance exited: {stderr.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", verify=made.tls(), timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
+        port = free_port()
+        stderr = home.home.root / "issuance.stderr"
+        with stderr.open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "certsight.cli", "serve", "issuance", "--port", str(port)],
+                env={**os.environ, "CERTSIGHT_HOME": str(home.home.root)},
+                stdout=subprocess.DEVNULL,
+                stderr=sink,
+            )
+        url = f"https://127.0.0.1:{port}"
+        made = Api(url, home, process, token, responders, stderr)
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"serve issuance exited: {stderr.read_text()}")
+            try:
+                if httpx.get(f"{url}/healthz", verify=made.tls(), timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"serve issuance did not start: {stderr.read_text()}")
+                time.sleep(0.2)
+        yield made
+    finally:
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
                 process.kill()
-                pytest.fail(f"serve issuance did not start: {stderr.read_text()}")
-            time.sleep(0.2)
-    yield made
-    process.terminate()
-    process.wait(20)
-    responders.stop()
+                process.wait()
+        responders.stop()
 
 
 def _start_responders(home: PkiHome, port: int) -> RunningServer:
     """`certsight serve` on the port the CA's AIA and CDP URLs name."""
-    import tests.conftest as conftest
-
-    original = conftest.free_port
-    conftest.free_port = lambda: port  # start_server picks its port through this
-    try:
-        return start_server(home)
-    finally:
-        conftest.free_port = original
+    return start_server(home, port=port)
 
 
 def openssl_csr(folder: Path, names: list[str], *, key_spec: str = "ec") -> tuple[Path, Path]:
