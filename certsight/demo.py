@@ -184,7 +184,9 @@ def run_demo(home: Home, options: RunOptions, *, console: Console) -> None:
         if options.live_rate > 0:
             population = LivePopulation(served, enterprise, rate_per_second=options.live_rate)
             population.start()
-        config = runtime_config(home, log_batch_seconds=10.0)
+        # The live population plays a CDN in front of the responder: it says which
+        # simulated client asked in CloudFront-Viewer-Address, as CloudFront would.
+        config = runtime_config(home, log_batch_seconds=10.0, trust_viewer_address=True)
         ingester = threading.Thread(
             target=_ingest_every, args=(home, INGEST_EVERY_S, stop, console), daemon=True
         )

@@ -33,7 +33,12 @@ class UpdaterStartError(ServerStartError):
 
 
 def runtime_config(
-    home: Home, *, role: str = "all", ocsp_validity: int = 3600, log_batch_seconds: float = 60.0
+    home: Home,
+    *,
+    role: str = "all",
+    ocsp_validity: int = 3600,
+    log_batch_seconds: float = 60.0,
+    trust_viewer_address: bool = False,
 ) -> RuntimeConfig:
     home.pki.read_config()  # a clear "run ca init first" before any server starts
     config = RuntimeConfig(
@@ -44,6 +49,7 @@ def runtime_config(
         roles=("ocsp", "crl") if role == "all" else (role,),
         ocsp_validity_s=ocsp_validity,
         log_batch_seconds=log_batch_seconds,
+        trust_viewer_address=trust_viewer_address,
     )
     # Build once before any worker starts: a missing key or an unreachable store then
     # ends as one clear error line instead of a traceback from every worker.

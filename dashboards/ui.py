@@ -23,6 +23,7 @@ from dashboards.catalog import CLIENT_PAGE, SERVER_PAGE, page
 from dashboards.privacy import load_key, pseudonymise, safe_csv
 from dashboards.queries import Filters
 from dashboards.settings import current_settings, home_root
+from pki.duckdb_sandbox import connect_sandboxed
 
 WAREHOUSE_ENV = "CERTSIGHT_WAREHOUSE"
 DEFAULT_DAYS = 14
@@ -48,15 +49,12 @@ def _close(con: duckdb.DuckDBPyConnection) -> None:
 
 @st.cache_resource(max_entries=1, show_spinner=False, on_release=_close)
 def _connection(path: str, stamp: tuple[int, int]) -> duckdb.DuckDBPyConnection:
-    """An in-memory database with the warehouse attached read-only. Not
-    ``duckdb.connect(path)``: DuckDB hands out the database it already has open under
-    that path, so after a build renamed a new file over it every view would go on reading
-    the old one. The UTC setting is global so that every cursor has it."""
+    """The warehouse, sandboxed (``pki.duckdb_sandbox``): attached read-only to a fresh
+    in-memory database, so that after a build renamed a new file over the path the pages
+    read the new one; in UTC for every cursor; no file, extension or setting within reach
+    of a query. The pages read the marts only, so the LAKE is not within reach either."""
     del stamp  # part of the cache key only: a new file is a new attachment
-    con = duckdb.connect(":memory:")
-    con.execute("set global TimeZone = 'UTC'")
-    con.execute("attach $path as warehouse (read_only)", {"path": path})
-    return con
+    return connect_sandboxed(Path(path), catalog="warehouse")
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)

@@ -4,9 +4,12 @@ Environment: ``CERTSIGHT_PKI_DIR`` (CA certificates and the signer key, packaged
 or mounted; no CA key), ``CERTSIGHT_STORE`` (``dynamodb://TABLE`` in production),
 ``CERTSIGHT_CRLS`` (where the CRL updater stores CRLs: ``s3://BUCKET/PREFIX`` in
 production, default ``CERTSIGHT_PKI_DIR/crl``), ``CERTSIGHT_ROLES`` (``ocsp``, ``crl``
-or ``ocsp,crl``). Access-log records go
-to stdout as JSON through Powertools Logger, one per request, with the LAKE's
-field names at the top level.
+or ``ocsp,crl``), ``CERTSIGHT_ORIGIN_SECRET`` (the value, or comma-separated values
+while rotating, of the ``X-Certsight-Origin-Secret`` header the CDN adds: when set,
+requests without it are refused with 403), ``CERTSIGHT_TRUST_VIEWER_ADDRESS`` (``1``:
+log ``CloudFront-Viewer-Address`` as the client; only together with the origin
+secret). Access-log records go to stdout as JSON through Powertools Logger, one per
+request, with the LAKE's field names at the top level.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from responders.web.clientip import parse_secrets
 from responders.web.lambda_adapter import LambdaFrontend
-from responders.web.runtime import RuntimeConfig, build_runtime
+from responders.web.runtime import ORIGIN_SECRET_ENV, RuntimeConfig, build_runtime
+
+TRUE = ("1", "true", "yes", "on")
 
 # INFO explicitly: access records are the product's data, not debug output. (Only
 # AWS_LAMBDA_LOG_LEVEL above INFO, set on the function, would silence them.)
@@ -32,6 +38,15 @@ def _config_from_env() -> RuntimeConfig:
     if not pki_dir or not store:
         raise RuntimeError("set CERTSIGHT_PKI_DIR and CERTSIGHT_STORE for the Lambda function")
     roles = tuple(r.strip() for r in os.environ.get("CERTSIGHT_ROLES", "ocsp,crl").split(","))
+    trust = os.environ.get("CERTSIGHT_TRUST_VIEWER_ADDRESS", "").strip().lower() in TRUE
+    if trust and not parse_secrets(os.environ.get(ORIGIN_SECRET_ENV)):
+        # Behind a Function URL, anyone may send the header: believe it only on requests
+        # that prove they came through the CDN.
+        logger.warning(
+            "CERTSIGHT_TRUST_VIEWER_ADDRESS is set without CERTSIGHT_ORIGIN_SECRET: "
+            "CloudFront-Viewer-Address is not trusted; the peer address is logged"
+        )
+        trust = False
     return RuntimeConfig(
         pki_dir=pki_dir,
         raw_dir=None,
@@ -40,6 +55,7 @@ def _config_from_env() -> RuntimeConfig:
         ocsp_validity_s=int(os.environ.get("CERTSIGHT_OCSP_VALIDITY", "3600")),
         poll_interval_s=float(os.environ.get("CERTSIGHT_POLL_SECONDS", "2")),
         crl_location=os.environ.get("CERTSIGHT_CRLS") or None,
+        trust_viewer_address=trust,
     )
 
 

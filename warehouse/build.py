@@ -34,6 +34,7 @@ from warehouse.alert_rows import (
     undelivered,
 )
 from warehouse.dbt_runner import PROJECT_DIR, NodeCallback, run_dbt
+from warehouse.lake_access import register_s3, s3fs_options
 from warehouse.networks import Network
 from warehouse.partitions import Partition, compare, list_partitions
 
@@ -218,7 +219,7 @@ def _stage(
         )
         _write_scope(con, {t: d for t, d in changes.changed.items() if t in INCREMENTAL_TABLES})
         if lake.is_s3:
-            _register_s3(con)
+            register_s3(con)
         _create_lake_views(con, _lake_locations(lake, current, options.work_dir))
     up_to_date = not (
         full or changes.any or networks_changed or settings_changed or options.run_tests
@@ -374,27 +375,10 @@ def _record_build(
     )
 
 
-def _register_s3(con: duckdb.DuckDBPyConnection) -> None:
-    """DuckDB's httpfs extension is not bundled and may not be downloaded: S3 goes through
-    s3fs (fsspec), configured from the standard AWS settings."""
-    import s3fs
-
-    con.register_filesystem(s3fs.S3FileSystem(**_s3fs_options()))
-
-
-def _s3fs_options() -> dict[str, object]:
-    options: dict[str, object] = {}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        options["endpoint_url"] = endpoint
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if region:
-        options["client_kwargs"] = {"region_name": region}
-    return options
-
-
 def _create_lake_views(con: duckdb.DuckDBPyConnection, locations: Mapping[str, str]) -> None:
-    """Schema ``lake``: one view per LAKE table, what the dbt sources and analysts read."""
+    """Schema ``lake``: one view per LAKE table, what the dbt sources and analysts read.
+    Readers learn from these views which folders their sandbox may reach
+    (``warehouse.lake_access.lake_scans``)."""
     con.execute("create schema if not exists lake")
     for table, scan in locations.items():
         # table names come from the LAKE schema, paths are quoted by _lake_locations
@@ -468,7 +452,7 @@ def write_profile_for(
         "plugins": [{"module": "warehouse.udfs"}],
     }
     if s3:
-        output["filesystems"] = [{"fs": "s3", **_s3fs_options()}]
+        output["filesystems"] = [{"fs": "s3", **s3fs_options()}]
     profile = {"certsight": {"target": "build", "outputs": {"build": output}}}
     folder = work_dir / "profiles"
     folder.mkdir(parents=True, exist_ok=True)

@@ -49,6 +49,12 @@ from certsight.settings import Home
     help="do not start the CRL updater here even where the CA keys are (one runs elsewhere)",
 )
 @click.option(
+    "--trust-viewer-address",
+    is_flag=True,
+    help="log CloudFront-Viewer-Address as the client (only behind a CDN; with "
+    "CERTSIGHT_ORIGIN_SECRET set, only on requests carrying that secret)",
+)
+@click.option(
     "--plain-http",
     is_flag=True,
     help="issuance only: plain HTTP on a loopback address (no TLS, so no mTLS renewal)",
@@ -63,6 +69,7 @@ def serve(
     ocsp_validity: int,
     log_batch_seconds: float,
     no_crl_updater: bool,
+    trust_viewer_address: bool,
     plain_http: bool,
 ) -> None:
     """Serve OCSP (POST /ocsp, GET /ocsp/{request}) and CRLs (GET /crl/<ca>.crl), or with
@@ -83,7 +90,11 @@ def serve(
 
     signal.signal(signal.SIGTERM, _terminated)
     config = runtime_config(
-        home, role=role, ocsp_validity=ocsp_validity, log_batch_seconds=log_batch_seconds
+        home,
+        role=role,
+        ocsp_validity=ocsp_validity,
+        log_batch_seconds=log_batch_seconds,
+        trust_viewer_address=trust_viewer_address,
     )
     supervise = "crl" in config.roles and not no_crl_updater
     with crl_updater_process(home) if supervise else _nothing() as updater:
@@ -91,6 +102,11 @@ def serve(
             why = "--no-crl-updater" if no_crl_updater else f"no CA keys in {home.pki.root}"
             errors.print(
                 f"{why}: serving the CRLs stored in {home.crl_location} by a CRL updater elsewhere"
+            )
+        if trust_viewer_address:
+            errors.print(
+                "logging CloudFront-Viewer-Address as the client: only safe when the CDN is "
+                "the only way in"
             )
         errors.print(f"serving {role} on http://{host}:{port} (home {home.root}); Ctrl-C stops")
         serve_http(config, host=host, port=port, workers=workers)

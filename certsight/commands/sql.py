@@ -19,11 +19,11 @@ from certsight.settings import Home
 )
 @home_option
 def sql(home: Home, query: str | None, output_format: str) -> None:
-    """SQL over the warehouse, read-only; without QUERY, an interactive prompt."""
+    """Queries over the warehouse and its LAKE, sandboxed; without QUERY, a prompt."""
     from certsight.querying import interactive, run_query, write_result
     from warehouse.reading import open_warehouse
 
-    with open_warehouse(home.warehouse) as con:
+    with open_warehouse(home.warehouse, lake=True) as con:
         if query is None:
             interactive(con, console)
             return

@@ -46,7 +46,7 @@ UNITS: Final[Mapping[str, Unit]] = {
             "validation",
             "responders.lambda_handler.handler",
             ("responders", "pki"),
-            (*_PKI_REQUIREMENTS, "aws-lambda-powertools"),
+            (*_PKI_REQUIREMENTS, "aws-lambda-powertools", "cachetools"),
             "OCSP and CRL serving (mission-critical; holds the delegated OCSP signer only)",
         ),
         Unit(

@@ -9,7 +9,11 @@ issuer asked about and must not be past its nextUpdate (RFC 5019 4), or it is wi
 
 The admission decision depends only on the request bytes, so it is memoised per bytes:
 a repeated GET (the common case, RFC 5019 5) skips parsing and the issuer search, and
-the memo lives here because the filter is what it remembers.
+the memo lives here because the filter is what it remembers. Only admitted requests
+without a nonce are remembered: a refusal (malformed, or an issuer not served here) is
+cheap to decide again and costs its sender nothing to vary, so remembering refusals
+would let anyone fill the memo with garbage; a nonce makes every request unique
+(RFC 8954). The memo is bounded by bytes and entries (``BoundedLru``, cache.py).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pki.identity import HASH_OIDS
 from pki.ocsp_request import CertId, MalformedRequestError, check_answerable, parse_request
 from pki.serials import serial_hex
 from responders.ocsp.authority import Authority, AuthorityIndex
+from responders.ocsp.cache import MIB, BoundedLru
 from responders.ocsp.response import ResponseStatus, unsuccessful
 from responders.ocsp.source import AdmittedRequest, OcspResult, Source, log_cert_id
 
@@ -30,6 +35,19 @@ log = logging.getLogger(__name__)
 # The CertID hashes answered (RFC 6960 4.1.1 names SHA-1; RFC 5019 2.1.1 requires it).
 SUPPORTED_HASHES: frozenset[str] = frozenset(HASH_OIDS.values())
 _SUCCESSFUL = ResponseStatus.successful  # a module global reads faster than the enum member
+
+# The memo's share of a worker's cache budget (cache.py says why 64 MiB in all): at about
+# 1.2 KB per remembered request (one CertID), 16 MiB remembers some 14,000 distinct
+# requests, as many as the response cache holds responses, so a request whose response is
+# cached is usually not parsed either.
+MEMO_MAX_BYTES = 16 * MIB
+MEMO_MAX_ENTRIES = 25_000
+
+# What a remembered request costs beyond its bytes (the key) and its CertIDs' encodings:
+# the parsed request, the admission and the memo's bookkeeping; then per CertID its parsed
+# form (hashes, serial and its hex spelling). Measured with tracemalloc, rounded up.
+_MEMO_BYTES = 620
+_MEMO_BYTES_PER_CERT_ID = 450
 
 
 class FilterSource:
@@ -40,22 +58,27 @@ class FilterSource:
         inner: Source[AdmittedRequest],
         authorities: AuthorityIndex,
         *,
-        memo_entries: int,
+        memo_entries: int = MEMO_MAX_ENTRIES,
+        memo_bytes: int = MEMO_MAX_BYTES,
         hash_algorithms: Collection[str] = SUPPORTED_HASHES,
     ) -> None:
         self._inner = inner
         self._authorities = authorities
         self._hash_algorithms = frozenset(hash_algorithms)
-        self._memo_entries = memo_entries
-        # Request bytes -> admitted request, or the constant refusal of a bad one.
-        self._memo: dict[bytes, AdmittedRequest | OcspResult] = {}
+        # Request bytes -> the admitted request; never a refusal (see the module docstring).
+        self.memo: BoundedLru[bytes, AdmittedRequest] = BoundedLru(
+            max_bytes=memo_bytes, max_entries=memo_entries
+        )
 
     def response(self, request: bytes, now: datetime) -> OcspResult:
-        admitted = self._memo.get(request)
+        admitted = self.memo.get(request)
         if admitted is None:
-            admitted = self._admit(request)
-        if isinstance(admitted, OcspResult):
-            return admitted
+            decided = self._decide(request)
+            if isinstance(decided, OcspResult):
+                return decided
+            admitted = decided
+            if admitted.request.nonce is None:
+                self.memo.put(request, admitted, memo_size(request, admitted))
         result = self._inner.response(admitted, now)
         if result.status is _SUCCESSFUL and (
             result.issuer_key_sha1 != admitted.issuer_key_sha1
@@ -64,15 +87,6 @@ class FilterSource:
         ):
             return _withheld(admitted, result, now)
         return result
-
-    def _admit(self, data: bytes) -> AdmittedRequest | OcspResult:
-        admitted = self._decide(data)
-        if isinstance(admitted, OcspResult) or admitted.request.nonce is None:
-            # Nonce requests are unique by design (RFC 8954): memoising them would only evict.
-            if len(self._memo) >= self._memo_entries:
-                self._memo.clear()
-            self._memo[data] = admitted
-        return admitted
 
     def _decide(self, data: bytes) -> AdmittedRequest | OcspResult:
         try:
@@ -111,6 +125,15 @@ class FilterSource:
         if cert_id.hash_algorithm not in self._hash_algorithms:
             return None
         return self._authorities.find(cert_id)
+
+
+def memo_size(data: bytes, admitted: AdmittedRequest) -> int:
+    """The bytes a remembered request keeps alive (see the constants)."""
+    return (
+        _MEMO_BYTES
+        + len(data)
+        + sum(len(c.der) + _MEMO_BYTES_PER_CERT_ID for c in admitted.request.cert_ids)
+    )
 
 
 def _withheld(admitted: AdmittedRequest, result: OcspResult, now: datetime) -> OcspResult:

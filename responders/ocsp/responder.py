@@ -14,17 +14,23 @@ This module only wires the parts (source.py describes the interface), outermost 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from pki.store.base import CertificateStore
 from responders.ocsp.authority import AuthorityIndex
-from responders.ocsp.cache import CachingSource
-from responders.ocsp.filtering import FilterSource
+from responders.ocsp.cache import (
+    RESPONSE_CACHE_MAX_BYTES,
+    RESPONSE_CACHE_MAX_ENTRIES,
+    BoundedLru,
+    CachingSource,
+)
+from responders.ocsp.filtering import MEMO_MAX_BYTES, MEMO_MAX_ENTRIES, FilterSource
 from responders.ocsp.signing import SigningSource
 from responders.ocsp.source import OcspResult
-from responders.ocsp.statuses import StatusSource
+from responders.ocsp.statuses import STATUS_MEMO_MAX_BYTES, STATUS_MEMO_MAX_ENTRIES, StatusSource
 
 __all__ = ["Clock", "OcspResponder", "OcspResult", "ResponderSettings"]
 
@@ -35,8 +41,13 @@ Clock = Callable[[], datetime]
 class ResponderSettings:
     validity: timedelta = timedelta(hours=1)
     refresh_margin: timedelta = timedelta(minutes=10)
-    cache_entries: int = 200_000
-    parse_memo_entries: int = 100_000
+    # Each cache is bounded by bytes and entries; the defaults and why are in the modules.
+    response_cache_bytes: int = RESPONSE_CACHE_MAX_BYTES
+    response_cache_entries: int = RESPONSE_CACHE_MAX_ENTRIES
+    status_memo_bytes: int = STATUS_MEMO_MAX_BYTES
+    status_memo_entries: int = STATUS_MEMO_MAX_ENTRIES
+    request_memo_bytes: int = MEMO_MAX_BYTES
+    request_memo_entries: int = MEMO_MAX_ENTRIES
 
     def __post_init__(self) -> None:
         if self.validity <= timedelta(minutes=1):
@@ -58,16 +69,32 @@ class OcspResponder:
         settings = settings or ResponderSettings()
         self._clock = clock
         self._statuses = StatusSource(
-            SigningSource(settings.validity), store, memo_entries=settings.cache_entries
+            SigningSource(settings.validity),
+            store,
+            memo_entries=settings.status_memo_entries,
+            memo_bytes=settings.status_memo_bytes,
         )
         self._cache = CachingSource(
             self._statuses,
-            max_entries=settings.cache_entries,
             refresh_margin=settings.refresh_margin,
+            max_entries=settings.response_cache_entries,
+            max_bytes=settings.response_cache_bytes,
         )
         self._front = FilterSource(
-            self._cache, authorities, memo_entries=settings.parse_memo_entries
+            self._cache,
+            authorities,
+            memo_entries=settings.request_memo_entries,
+            memo_bytes=settings.request_memo_bytes,
         )
+
+    @property
+    def caches(self) -> Mapping[str, BoundedLru[Any, Any]]:
+        """Every cache of the responder by name, for metrics and the tests of their bounds."""
+        return {
+            "requests": self._front.memo,
+            "responses": self._cache.entries,
+            "statuses": self._statuses.memo,
+        }
 
     def respond(self, data: bytes, now: datetime | None = None) -> OcspResult:
         """The response to one DER OCSPRequest, as of ``now`` (the clock's when omitted)."""

@@ -5,6 +5,13 @@ more per request than the whole cached OCSP answer. Lifespan startup builds the
 runtime, a background task follows the store's change log (revocations show
 within ``poll_interval_s``) and re-reads the stored CRLs off the event loop (an S3
 location must never stall OCSP answers); shutdown flushes the access logs.
+
+A worker admits at most ``max_in_flight`` requests at once (``MAX_IN_FLIGHT``); beyond
+that a request is answered at once, unread: OCSP with an unsigned ``tryLater`` (RFC 6960
+2.3), anything else with 503, both with ``Retry-After`` and ``Connection: close``. The cap
+is counted here rather than by uvicorn's ``limit_concurrency``, which also counts idle
+keep-alive connections: OCSP clients and CDN origin pools hold many of those, and each
+one would then cost a slot and turn real requests away with a bare 503.
 """
 
 from __future__ import annotations
@@ -12,13 +19,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from cachetools import LRUCache
+
 from pki.rawlog import BatchFileSink, LogSink
+from responders.ocsp.response import ResponseStatus, unsuccessful
 from responders.web.clientip import client_address
-from responders.web.exchange import Headers, HttpRequest
+from responders.web.exchange import OCSP_RESPONSE, Headers, HttpRequest
 from responders.web.runtime import Runtime, RuntimeConfig, build_runtime
 
 log = logging.getLogger(__name__)
@@ -28,14 +39,67 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+# Requests one worker serves at once. Answering is synchronous on the event loop, so a
+# request stays in flight only while its client is slow: sending its body, or reading
+# the replies before it. More in flight never means more throughput, only more memory
+# (each holds up to MAX_BODY of body and uvicorn's 64 KiB read buffer: 256 of them at
+# most some 20 MiB) and later answers. A healthy worker has a handful in flight, so 256
+# only binds under a flood or many stalled clients.
+MAX_IN_FLIGHT = 256
+# When the cap is reached, requests in flight longer than this give their slot up (they
+# are cancelled; one still sending its body gets 408), so stalled clients cannot hold a
+# worker's slots for ever. As long as uvicorn's keep-alive timeout: an OCSP answer takes
+# milliseconds, and a CRL download on a slow link is cut only when the worker is full.
+SLOW_REQUEST_S = 30.0
+# Keep-alive connections whose requests are counted (``_requests_on``), least recently
+# used dropped first: a dropped connection only starts counting again. About 350 bytes
+# each, so 16,384 of them are some 6 MiB; a worker rarely has that many open.
+TRACKED_CONNECTIONS = 16_384
+
+_TRY_LATER = unsuccessful(ResponseStatus.tryLater)
+_SHED_OCSP = [
+    (b"content-type", OCSP_RESPONSE.encode()),
+    (b"cache-control", b"no-store"),
+    (b"retry-after", b"1"),
+    (b"connection", b"close"),  # the client reconnects, maybe to a less busy worker
+]
+_SHED_OTHER = [
+    (b"content-type", b"text/plain"),
+    (b"cache-control", b"no-store"),
+    (b"retry-after", b"1"),
+    (b"connection", b"close"),
+]
+_TOO_SLOW = [(b"content-type", b"text/plain"), (b"connection", b"close")]
+
 
 class ValidationApp:
-    def __init__(self, config: RuntimeConfig) -> None:
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        *,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        slow_request_s: float = SLOW_REQUEST_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("a worker must admit at least one request at a time")
         self._config = config
         self._runtime: Runtime | None = None
         self._sinks: dict[str, LogSink] = {}
         self._sync_task: asyncio.Task[None] | None = None
-        self._per_connection: dict[tuple[str, int], int] = {}
+        self._per_connection: LRUCache[tuple[str, int], int] = LRUCache(TRACKED_CONNECTIONS)
+        self._max_in_flight = max_in_flight
+        self._slow_request_s = slow_request_s
+        self._clock = clock
+        # Request task -> when it started, oldest first; and those told to give up.
+        self._in_flight: dict[asyncio.Task[Any], float] = {}
+        self._reclaimed: set[asyncio.Task[Any]] = set()
+        self.shed = 0  # requests answered tryLater/503 because the worker was full
+
+    @property
+    def in_flight(self) -> int:
+        """Requests holding a slot now."""
+        return len(self._in_flight) - len(self._reclaimed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -114,9 +178,7 @@ class ValidationApp:
         if count >= self._config.max_requests_per_connection:
             self._per_connection.pop(key, None)
             return count
-        if len(self._per_connection) > 100_000:  # closed connections are never reported
-            self._per_connection.clear()
-        self._per_connection[key] = count
+        self._per_connection[key] = count  # closed connections are never reported: LRU
         return count
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -124,6 +186,57 @@ class ValidationApp:
         if runtime is None:
             await _send(send, 503, [(b"content-type", b"text/plain")], b"starting\n")
             return
+        if self.in_flight >= self._max_in_flight and not self._reclaim():
+            await self._shed(scope, send)
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight[task] = self._clock()
+        request: HttpRequest | None = None
+        try:
+            request = await self._read(runtime, scope, receive)
+            if request is not None:
+                await self._reply(runtime, request, scope, send)
+        except asyncio.CancelledError:
+            if task not in self._reclaimed:
+                raise  # not ours: shutdown, or the server's own cancellation
+            task.uncancel()
+            if request is None:  # still sending its body: say why before hanging up
+                await _send(send, 408, _TOO_SLOW, b"request too slow\n")
+            # A reply under way is cut: returning unfinished makes uvicorn close.
+        finally:
+            del self._in_flight[task]
+            self._reclaimed.discard(task)
+
+    def _reclaim(self) -> bool:
+        """Cancel the requests in flight for longer than ``slow_request_s``; whether a slot
+        is free now. Only called when the worker is full, so it costs nothing otherwise."""
+        cutoff = self._clock() - self._slow_request_s
+        for task, started in self._in_flight.items():  # oldest first
+            if started > cutoff:
+                break
+            if task not in self._reclaimed:
+                task.cancel()
+                self._reclaimed.add(task)
+        return self.in_flight < self._max_in_flight
+
+    async def _shed(self, scope: Scope, send: Send) -> None:
+        """Answer without reading the request: the worker is full."""
+        self.shed += 1
+        if self.shed % 1000 == 1:
+            log.warning(
+                "worker full (%d requests in flight): %d requests answered tryLater or 503",
+                self._max_in_flight,
+                self.shed,
+            )
+        path = scope.get("raw_path") or scope["path"].encode()
+        if path == b"/ocsp" or path.startswith((b"/ocsp/", b"/ocsp?")):
+            await _send(send, 200, _SHED_OCSP, _TRY_LATER)
+        else:
+            await _send(send, 503, _SHED_OTHER, b"busy, try again\n")
+
+    async def _read(self, runtime: Runtime, scope: Scope, receive: Receive) -> HttpRequest | None:
+        """The request with its body (up to the cap); None if the client left."""
         limit = runtime.service.max_body
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
@@ -141,7 +254,7 @@ class ValidationApp:
             while more:
                 message = await receive()
                 if message["type"] == "http.disconnect":
-                    return
+                    return None
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
@@ -154,14 +267,19 @@ class ValidationApp:
         if "?" in path:  # ASGI leaves the query out of raw_path, but be safe
             path = path.split("?", 1)[0]
         peer = scope.get("client")
-        request = HttpRequest(
+        return HttpRequest(
             method=scope["method"],
             path=path,
             headers=headers,
             body=chunks[0] if len(chunks) == 1 else b"".join(chunks),
-            client_ip=client_address(headers, peer[0] if peer else ""),
+            client_ip=client_address(headers, peer[0] if peer else "", runtime.viewer_trust),
             body_too_large=too_large,
         )
+
+    async def _reply(
+        self, runtime: Runtime, request: HttpRequest, scope: Scope, send: Send
+    ) -> None:
+        peer = scope.get("client")
         exchange = runtime.service.handle(request)
         reply = exchange.reply
         headers_out = reply.headers
@@ -183,6 +301,7 @@ _WANTED_HEADERS = {
         "if-none-match",
         "x-amz-cf-id",
         "cloudfront-viewer-address",
+        "x-certsight-origin-secret",
     )
 }
 

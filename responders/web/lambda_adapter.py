@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from responders.web.clientip import client_address
+from responders.web.clientip import NO_TRUST, ViewerTrust, client_address
 from responders.web.exchange import Exchange, HttpReply, HttpRequest
 from responders.web.runtime import Runtime
 
@@ -24,11 +24,16 @@ class LambdaFrontend:
         self._next_sync = 0.0
 
     def handle(self, event: Mapping[str, Any]) -> tuple[dict[str, Any], Exchange | None]:
-        request = request_from_event(event, self.runtime.service.max_body)
+        trust = self.runtime.viewer_trust
+        request = request_from_event(event, self.runtime.service.max_body, trust)
         if request is None:
             reply = HttpReply(
                 400, [(b"content-type", b"text/plain")], b"not an HTTP API v2 event\n"
             )
+            return result_from_reply(reply), None
+        if trust.secrets and not trust.from_cdn(request.headers):
+            # An origin secret is configured: this function answers through the CDN only.
+            reply = HttpReply(403, [(b"content-type", b"text/plain")], b"not through the CDN\n")
             return result_from_reply(reply), None
         now = time.monotonic()
         if now >= self._next_sync:
@@ -41,7 +46,9 @@ class LambdaFrontend:
         return result_from_reply(exchange.reply), exchange
 
 
-def request_from_event(event: Mapping[str, Any], max_body: int) -> HttpRequest | None:
+def request_from_event(
+    event: Mapping[str, Any], max_body: int, trust: ViewerTrust = NO_TRUST
+) -> HttpRequest | None:
     try:
         http = event["requestContext"]["http"]
         method = str(http["method"]).upper()
@@ -61,7 +68,7 @@ def request_from_event(event: Mapping[str, Any], max_body: int) -> HttpRequest |
         path=path,
         headers=headers,
         body=body[: max_body + 1],
-        client_ip=client_address(headers, source_ip),
+        client_ip=client_address(headers, source_ip, trust),
         body_too_large=len(body) > max_body,
         request_id=str(request_id) if request_id else None,
     )

@@ -27,10 +27,12 @@ from pki.store.feed import ChangeFeed
 from responders.crl.server import CrlServer, CrlServerSettings
 from responders.ocsp.authority import load_authorities
 from responders.ocsp.responder import OcspResponder, ResponderSettings
+from responders.web.clientip import NO_TRUST, ViewerTrust, parse_secrets
 from responders.web.exchange import MAX_BODY, ValidationService
 
 ROLES = ("ocsp", "crl")
 _ENV = "CERTSIGHT_RUNTIME"
+ORIGIN_SECRET_ENV = "CERTSIGHT_ORIGIN_SECRET"  # noqa: S105 - the variable's name
 
 
 def utc_now() -> datetime:
@@ -55,6 +57,10 @@ class RuntimeConfig:
     log_batch_seconds: float = 60.0
     max_body: int = MAX_BODY
     max_requests_per_connection: int = 1000  # then close, so workers rebalance (as nginx)
+    # Believe CloudFront-Viewer-Address (only behind a CDN); with CERTSIGHT_ORIGIN_SECRET
+    # set, only on requests that carry the secret the CDN adds. Never the secret here:
+    # this configuration travels to worker processes in the environment.
+    trust_viewer_address: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.roles) - set(ROLES)
@@ -84,6 +90,7 @@ class Runtime:
     ocsp: OcspResponder | None
     crl: CrlServer | None
     config: RuntimeConfig
+    viewer_trust: ViewerTrust = NO_TRUST
 
     def sync(self) -> int:
         """Apply store changes to caches; returns how many certificates changed."""
@@ -136,4 +143,8 @@ def build_runtime(config: RuntimeConfig, *, adapter: str) -> Runtime:
         adapter=adapter,
         max_body=config.max_body,
     )
-    return Runtime(service, store, feed, ocsp, crl, config)
+    trust = ViewerTrust(
+        header=config.trust_viewer_address,
+        secrets=parse_secrets(os.environ.get(ORIGIN_SECRET_ENV)),
+    )
+    return Runtime(service, store, feed, ocsp, crl, config, trust)

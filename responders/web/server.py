@@ -41,6 +41,9 @@ def serve(config: RuntimeConfig, *, host: str, port: int, workers: int = 1) -> N
         "proxy_headers": False,  # a spoofed X-Forwarded-For must not become the client IP
         "server_header": False,
         "timeout_keep_alive": 30,
+        # No "limit_concurrency": uvicorn counts open connections against it too, so idle
+        # keep-alive clients would get bare 503s. The app caps requests in flight itself
+        # (asgi.MAX_IN_FLIGHT) and answers OCSP beyond it with tryLater.
         "log_level": "warning",
     }
     if workers == 1:

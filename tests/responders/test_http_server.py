@@ -317,7 +317,7 @@ def test_revocation_while_serving_reaches_ocsp_and_crl(server: RunningServer) ->
 
 def test_access_log_fields_and_flush_on_sigterm(tmp_path: Path) -> None:
     home = make_home(tmp_path)
-    running = start_server(home, "--log-batch-seconds", "3600")
+    running = start_server(home, "--log-batch-seconds", "3600", "--trust-viewer-address")
     issuer = load(home.home.pki.issuing_cert)
     data = request_der(load(home.good), issuer)
     encoded = base64.b64encode(data).decode()
@@ -372,3 +372,20 @@ def test_serve_single_role(tmp_path: Path, role: str, ocsp_ok: bool, crl_ok: boo
         assert (http("GET", f"{running.url}/crl/issuing-ca.crl")[0] == 200) is crl_ok
     finally:
         running.stop()
+
+
+def test_a_viewer_address_sent_directly_is_not_logged(tmp_path: Path) -> None:
+    """Without --trust-viewer-address, CloudFront-Viewer-Address is anyone's to write: a
+    scanner must not appear in the LAKE as the internal host it names."""
+    home = make_home(tmp_path)
+    running = start_server(home, "--log-batch-seconds", "3600")
+    issuer = load(home.home.pki.issuing_cert)
+    encoded = base64.b64encode(request_der(load(home.good), issuer)).decode()
+    http(
+        "GET",
+        f"{running.url}/ocsp/{encoded}",
+        headers={"cloudfront-viewer-address": "10.20.30.40:443"},
+    )
+    assert running.stop() == 0
+    [record] = _read_log(home.home.raw, "ocsp")
+    assert record["client_ip"] == "127.0.0.1"

@@ -279,6 +279,9 @@ def test_get_with_request_in_path(
     assert record["request_bytes"] == 0
 
 
+ORIGIN_SECRET = "origin-secret-from-the-cdn"
+
+
 @pytest.mark.parametrize(
     ("viewer_address", "client_ip"),
     [
@@ -290,9 +293,19 @@ def test_get_with_request_in_path(
     ids=["ipv4", "ipv6", "absent", "malformed"],
 )
 def test_client_ip_and_cloudfront_request_id(
-    home: PkiHome, read_logs: ReadLogs, viewer_address: str | None, client_ip: str
+    home: PkiHome,
+    read_logs: ReadLogs,
+    monkeypatch: pytest.MonkeyPatch,
+    viewer_address: str | None,
+    client_ip: str,
 ) -> None:
-    headers = {"x-amz-cf-id": "Gf4i9_2yVd0sH5bYp1zQ8C0wXvF3kR7mN6jL2aT9uE1oI4pD5sA=="}
+    """Behind the CDN (trust on, the origin secret configured and sent by CloudFront)."""
+    monkeypatch.setenv("CERTSIGHT_TRUST_VIEWER_ADDRESS", "1")
+    monkeypatch.setenv("CERTSIGHT_ORIGIN_SECRET", f"old-secret, {ORIGIN_SECRET}")
+    headers = {
+        "x-amz-cf-id": "Gf4i9_2yVd0sH5bYp1zQ8C0wXvF3kR7mN6jL2aT9uE1oI4pD5sA==",
+        "x-certsight-origin-secret": ORIGIN_SECRET,
+    }
     if viewer_address is not None:
         headers["cloudfront-viewer-address"] = viewer_address
     result = invoke(v2_event("POST", "/ocsp", ocsp_request(home, home.good), headers=headers))
@@ -301,6 +314,47 @@ def test_client_ip_and_cloudfront_request_id(
     [record] = read_logs()
     assert record["client_ip"] == client_ip
     assert record["cf_request_id"] == headers["x-amz-cf-id"]
+
+
+@pytest.mark.parametrize(
+    ("trust", "secret", "sent_secret", "status", "client_ip"),
+    [
+        (None, None, None, 200, SOURCE_IP),  # the default: the header is anyone's to write
+        ("1", None, None, 200, SOURCE_IP),  # trust asked for, but no secret to prove the CDN
+        ("1", ORIGIN_SECRET, "guessed", 403, None),  # not through the CDN: refused
+        ("1", ORIGIN_SECRET, None, 403, None),
+        (None, ORIGIN_SECRET, ORIGIN_SECRET, 200, SOURCE_IP),  # through the CDN, no trust
+    ],
+    ids=["default", "no-secret", "wrong-secret", "missing-secret", "secret-without-trust"],
+)
+def test_a_viewer_address_sent_directly_is_not_believed(
+    home: PkiHome,
+    read_logs: ReadLogs,
+    monkeypatch: pytest.MonkeyPatch,
+    trust: str | None,
+    secret: str | None,
+    sent_secret: str | None,
+    status: int,
+    client_ip: str | None,
+) -> None:
+    for name, value in (
+        ("CERTSIGHT_TRUST_VIEWER_ADDRESS", trust),
+        ("CERTSIGHT_ORIGIN_SECRET", secret),
+    ):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    headers = {"cloudfront-viewer-address": "10.1.2.3:443"}  # an internal host, spoofed
+    if sent_secret is not None:
+        headers["x-certsight-origin-secret"] = sent_secret
+    result = invoke(v2_event("POST", "/ocsp", ocsp_request(home, home.good), headers=headers))
+    assert result["statusCode"] == status
+    records = [r for r in read_logs() if r.get("log") == "ocsp"]
+    if client_ip is None:
+        assert records == []
+    else:
+        assert [r["client_ip"] for r in records] == [client_ip]
 
 
 def test_without_cloudfront_headers_cf_request_id_is_absent(

@@ -133,7 +133,8 @@ def test_filter_parses_repeated_bytes_once(
     for _ in range(3):
         source.response(data, NOW)
         source.response(b"junk", NOW)
-    assert parses == [data, b"junk"]  # refusals are remembered too
+    # Refusals are decided afresh: remembering them would let garbage fill the memo.
+    assert parses == [data, b"junk", b"junk", b"junk"]
     assert inner.requests[0] is inner.requests[1] is inner.requests[2]
 
 
