@@ -101,7 +101,7 @@ def test_prepare_issues_once_and_revokes_one(tmp_path: Path) -> None:
 def test_live_traffic_reaches_the_responder_and_the_lake(tmp_path: Path) -> None:
     made = make_home(tmp_path / "home")
     enterprise = prepare_live_enterprise(made.home, clock=utc_now)
-    server = start_server(made)
+    server = start_server(made, "--trust-viewer-address")  # the population plays the CDN
     population = LivePopulation(server.url, enterprise, rate_per_second=60, seed=3, crl_share=0.3)
     try:
         population.start()
