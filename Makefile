@@ -16,13 +16,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/certsight run
 
-# The test suites use OpenSSL and a JDK as real clients; the project's machines have
-# both, and elsewhere they are installed from Debian's packages when possible.
+# The test suites use OpenSSL and a JDK as real clients, and strace to see that the
+# warehouse swap is fsynced; the project's machines have them, and elsewhere they are
+# installed from Debian's packages when possible.
 clients:
-	@command -v openssl >/dev/null && command -v javac >/dev/null || { \
-	  echo "installing openssl and a JDK for the client tests"; \
-	  (apt-get update -qq && apt-get install -y -qq openssl default-jdk-headless) \
-	    || echo "could not install them: the Java client tests will be skipped"; }
+	@command -v openssl >/dev/null && command -v javac >/dev/null && command -v strace >/dev/null || { \
+	  echo "installing openssl, a JDK and strace for the client tests"; \
+	  (apt-get update -qq && apt-get install -y -qq openssl default-jdk-headless strace) \
+	    || echo "could not install them: the Java client and fsync tests will be skipped"; }
 
 # The dashboard browser tests drive Debian's Chromium (Playwright's own browser download
 # is not used); without it they are skipped.

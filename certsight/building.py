@@ -109,6 +109,11 @@ def summary(report: BuildReport) -> str:
         )
     for sink, count in report.delivered.items():
         parts.append(f"delivered {count} alert(s) to {sink}")
+    for sink, count in report.resent.items():
+        parts.append(
+            f"sent {count} alert(s) to {sink} again: an earlier run ended before recording "
+            "their delivery (same Idempotency-Key)"
+        )
     for sink, errors in report.delivery_errors.items():
         parts.append(f"delivery to {sink} failed, will retry next build: {errors[0]}")
     return "\n".join(parts)

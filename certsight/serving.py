@@ -37,6 +37,7 @@ def runtime_config(
     *,
     role: str = "all",
     ocsp_validity: int = 3600,
+    status_max_age: int = 300,
     log_batch_seconds: float = 60.0,
     trust_viewer_address: bool = False,
 ) -> RuntimeConfig:
@@ -48,6 +49,7 @@ def runtime_config(
         crl_location=home.crl_location,
         roles=("ocsp", "crl") if role == "all" else (role,),
         ocsp_validity_s=ocsp_validity,
+        status_max_age_s=status_max_age,
         log_batch_seconds=log_batch_seconds,
         trust_viewer_address=trust_viewer_address,
     )

@@ -7,13 +7,14 @@ so that for every object records read = records written + records quarantined.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
+from ingest.conform import problem
 from ingest.schema import TABLES
 
 RAW_LIMIT = 2000
@@ -46,9 +47,21 @@ class ObjectRows:
     _buffered: int = 0
 
     def add(self, table: str, row: dict[str, Any]) -> None:
-        self.rows.setdefault(table, []).append(row)
-        self.counts[table] = self.counts.get(table, 0) + 1
-        self._grew(1)
+        """One row, checked against its table first: RecordError names the field that
+        does not fit, so the reader quarantines the record instead of the Parquet write
+        failing for every row of the run."""
+        self.add_all([(table, row)])
+
+    def add_all(self, rows: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """The rows one record makes: all of them, or (RecordError) none."""
+        for table, row in rows:
+            reason = problem(table, row)
+            if reason is not None:
+                raise RecordError(reason)
+        for table, row in rows:
+            self.rows.setdefault(table, []).append(row)
+            self.counts[table] = self.counts.get(table, 0) + 1
+        self._grew(len(rows))
 
     def add_arrow(self, table: str, data: pa.Table) -> None:
         """Rows a vectorised reader made, already in the table's schema."""
@@ -95,7 +108,7 @@ class ObjectRows:
                 "source_object": self.source_object,
                 "line": line,
                 "raw": text[:RAW_LIMIT],
-                "reason": reason,
+                "reason": reason[:RAW_LIMIT],
                 "ingested_at": now,
             }
         )
@@ -116,7 +129,10 @@ def timestamp(value: Any, name: str) -> datetime:
         raise RecordError(f"{name} is not an ISO 8601 time: {value[:40]!r}") from None
     if moment.tzinfo is None:
         raise RecordError(f"{name} has no time zone: {value[:40]!r}")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is in year 10000 in UTC
+        raise RecordError(f"{name} is out of range in UTC: {value[:40]!r}") from None
 
 
 def optional_timestamp(value: Any, name: str) -> datetime | None:

@@ -17,10 +17,16 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 @dataclass(frozen=True)
 class Column:
+    """A column and the values it admits: the ingest checks every value against its
+    column before writing (ingest/conform.py), so one odd record is quarantined instead
+    of failing the Parquet write of all its neighbours."""
+
     name: str
     type: pa.DataType
     doc: str
     nullable: bool = True
+    minimum: float | None = None  # numbers: beyond the type's own range
+    maximum: float | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ _ORIGIN = (
         nullable=False,
     ),
     Column("source_object", pa.string(), "URI of the RAW object the row came from", nullable=False),
-    Column("source_line", pa.int64(), "1-based line (or entry) within source_object"),
+    Column("source_line", pa.int64(), "1-based line (or entry) within source_object", minimum=0),
 )
 
 _REQUEST = (
@@ -61,7 +67,7 @@ _REQUEST = (
     Column("client_ip", pa.string(), "the viewer's address"),
     Column("user_agent", pa.string(), "User-Agent as sent"),
     Column("http_method", pa.string(), "GET, POST, HEAD, ..."),
-    Column("http_status", pa.int32(), "HTTP status sent"),
+    Column("http_status", pa.int32(), "HTTP status sent", minimum=0, maximum=999),
 )
 
 OCSP_REQUESTS = Table(
@@ -100,15 +106,17 @@ OCSP_REQUESTS = Table(
             pa.float64(),
             "time to answer, milliseconds (the CDN's for "
             "cloudfront rows, the responder's for lambda rows)",
+            minimum=0,
         ),
         Column(
             "origin_latency_ms",
             pa.float64(),
             "cloudfront rows that reached the "
             "responder: the responder's own time, from its log (joined on cf_request_id)",
+            minimum=0,
         ),
-        Column("request_bytes", pa.int64(), "request body size"),
-        Column("response_bytes", pa.int64(), "response body size"),
+        Column("request_bytes", pa.int64(), "request body size", minimum=0),
+        Column("response_bytes", pa.int64(), "response body size", minimum=0),
         Column("path", pa.string(), "request path (OCSP GETs carry the request in it)"),
         *_ORIGIN,
     ),
@@ -123,10 +131,10 @@ CRL_FETCHES = Table(
         Column("path", pa.string(), "request path, /crl/<ca>.crl"),
         Column("crl_name", pa.string(), "the <ca> of the path"),
         Column("issuer_key_sha1", pa.string(), "the CA that signed the CRL"),
-        Column("crl_number", pa.int64(), "CRLNumber served"),
-        Column("bytes", pa.int64(), "response body size"),
+        Column("crl_number", pa.int64(), "CRLNumber served", minimum=0),
+        Column("bytes", pa.int64(), "response body size", minimum=0),
         Column("cache_hit", pa.bool_(), "served from a cache or as 304 Not Modified"),
-        Column("latency_ms", pa.float64(), "time to answer, milliseconds"),
+        Column("latency_ms", pa.float64(), "time to answer, milliseconds", minimum=0),
         *_ORIGIN,
     ),
 )
@@ -143,7 +151,7 @@ ARTIFACT_DOWNLOADS = Table(
         Column("name", pa.string(), "artifact name"),
         Column("version", pa.string(), "artifact version when the path carries one"),
         Column("channel", pa.string(), "release channel when the path carries one"),
-        Column("bytes", pa.int64(), "response body size"),
+        Column("bytes", pa.int64(), "response body size", minimum=0),
         *_ORIGIN,
     ),
 )
@@ -242,6 +250,14 @@ def _type_name(data_type: pa.DataType) -> str:
     return {"bool": "boolean"}.get(str(data_type), str(data_type))
 
 
+def _range_note(column: Column) -> str:
+    if column.minimum is None and column.maximum is None:
+        return ""
+    if column.maximum is None:
+        return f" (at least {column.minimum:g})"
+    return f" ({column.minimum:g}..{column.maximum:g})"
+
+
 def markdown() -> str:
     """The tables as docs/lake.md shows them (a test keeps the two identical)."""
     parts = []
@@ -255,7 +271,8 @@ def markdown() -> str:
             "|---|---|---|---|",
         ]
         parts += [
-            f"| `{c.name}` | {_type_name(c.type)} | {'yes' if c.nullable else 'no'} | {c.doc} |"
+            f"| `{c.name}` | {_type_name(c.type)} | {'yes' if c.nullable else 'no'} "
+            f"| {c.doc}{_range_note(c)} |"
             for c in table.columns
         ]
         parts.append("")

@@ -8,8 +8,12 @@ or ``ocsp,crl``), ``CERTSIGHT_ORIGIN_SECRET`` (the value, or comma-separated val
 while rotating, of the ``X-Certsight-Origin-Secret`` header the CDN adds: when set,
 requests without it are refused with 403), ``CERTSIGHT_TRUST_VIEWER_ADDRESS`` (``1``:
 log ``CloudFront-Viewer-Address`` as the client; only together with the origin
-secret). Access-log records go to stdout as JSON through Powertools Logger, one per
-request, with the LAKE's field names at the top level.
+secret), ``CERTSIGHT_STATUS_MAX_AGE`` (seconds without a successful read of the store's
+change feed after which remembered statuses are no longer signed; default 300).
+Access-log records go to stdout as JSON through Powertools Logger, one per request, with
+the LAKE's field names at the top level. There is no ``/metrics`` here: a failing change
+feed shows as ``status feed ...`` log lines (responders/web/feed_health.py), one per
+transition and a reminder a minute, for CloudWatch metric filters to count.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ def _config_from_env() -> RuntimeConfig:
             "CloudFront-Viewer-Address is not trusted; the peer address is logged"
         )
         trust = False
+    max_age = os.environ.get("CERTSIGHT_STATUS_MAX_AGE", "").strip() or "300"
+    if not (max_age.isascii() and max_age.isdigit()):
+        raise RuntimeError(f"CERTSIGHT_STATUS_MAX_AGE must be whole seconds, not {max_age!r}")
     return RuntimeConfig(
         pki_dir=pki_dir,
         raw_dir=None,
@@ -54,6 +61,7 @@ def _config_from_env() -> RuntimeConfig:
         roles=roles,
         ocsp_validity_s=int(os.environ.get("CERTSIGHT_OCSP_VALIDITY", "3600")),
         poll_interval_s=float(os.environ.get("CERTSIGHT_POLL_SECONDS", "2")),
+        status_max_age_s=int(max_age),
         crl_location=os.environ.get("CERTSIGHT_CRLS") or None,
         trust_viewer_address=trust,
     )

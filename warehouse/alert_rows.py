@@ -1,13 +1,14 @@
-"""The ``alerts`` table as :class:`Alert` objects, and which of them each sink has had.
+"""The ``alerts`` table as :class:`Alert` objects.
 
-Delivery state lives in the warehouse next to the alerts (``reference.alert_deliveries``),
-written in the same build that raised them, so an alert is delivered once per sink and a
-sink that was down gets what it missed on the next build.
+Which of them each sink has had is not here: it lives in the alert outbox
+(``warehouse/outbox.py``), a file of its own, because delivery runs after the warehouse is
+swapped in and must not write to the file readers use. Builds before the outbox kept it in
+``reference.alert_deliveries``; :func:`deliveries_before_outbox` reads that table once, when
+the outbox is made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -89,54 +90,17 @@ def count_alerts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return dict(rows)
 
 
-def ensure_delivery_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("create schema if not exists reference")
-    con.execute(
-        "create table if not exists reference.alert_deliveries ("
-        " alert_key varchar not null, sink varchar not null,"
-        " delivered_at timestamptz not null, primary key (alert_key, sink))"
-    )
-
-
-def owes(con: duckdb.DuckDBPyConnection, sink: str) -> bool:
-    """Whether an open alert has not reached ``sink`` yet (works read-only)."""
-    if not has_alerts_table(con):
-        return False
+def deliveries_before_outbox(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, datetime]]:
+    """(alert key, sink, delivered at) from ``reference.alert_deliveries``, where builds
+    before the outbox (``warehouse/outbox.py``) recorded deliveries; empty when absent.
+    Read once, when the outbox is made, so an upgrade sends no alert a second time."""
     found = con.execute(
         "select count(*) from information_schema.tables "
         "where table_schema = 'reference' and table_name = 'alert_deliveries'"
     ).fetchone()
-    delivered_any = bool(found and found[0])
-    query = "select count(*) from alerts a where a.status = 'open'"
-    if delivered_any:
-        query += (
-            " and not exists (select 1 from reference.alert_deliveries d"
-            " where d.alert_key = a.alert_key and d.sink = ?)"
-        )
-    count = con.execute(query, [sink] if delivered_any else []).fetchone()
-    return bool(count and count[0])
-
-
-def undelivered(con: duckdb.DuckDBPyConnection, sink: str) -> list[Alert]:
-    if not has_alerts_table(con):
+    if not (found and found[0]):
         return []
-    ensure_delivery_table(con)
     rows = con.execute(
-        f"select {_COLUMNS} from alerts a "  # noqa: S608 - fixed text
-        "where a.status = 'open' and not exists (select 1 from reference.alert_deliveries d "
-        " where d.alert_key = a.alert_key and d.sink = ?) "
-        "order by first_seen, alert_key",
-        [sink],
+        "select alert_key, sink, delivered_at from reference.alert_deliveries order by all"
     ).fetchall()
-    return [_alert(row) for row in rows]
-
-
-def record_delivered(
-    con: duckdb.DuckDBPyConnection, sink: str, keys: Iterable[str], at: datetime
-) -> None:
-    ensure_delivery_table(con)
-    rows = [(key, sink, at) for key in keys]
-    if rows:
-        con.executemany(
-            "insert into reference.alert_deliveries values (?, ?, ?) on conflict do nothing", rows
-        )
+    return [(key, sink, _aware(at)) for key, sink, at in rows]

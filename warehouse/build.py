@@ -1,10 +1,15 @@
-"""``certsight build``: LAKE -> dbt models and detectors -> the warehouse file, swapped in.
+"""``certsight build``: LAKE -> dbt models and detectors -> the warehouse file, swapped in,
+then the alerts delivered.
 
 DuckDB lets no other process open a file while a writer holds it, so a build never writes
-the warehouse readers use: it copies it (alerts, delivery state and incremental tables
-included) into a private build folder, builds there, delivers the new alerts, and renames
-the result over the old file. Readers holding the old file keep reading it until they
-reopen; nobody waits on a build and a failed build changes nothing.
+the warehouse readers use: it copies it (alerts and incremental tables included) into a
+private build folder, builds there, and renames the result over the old file, durably
+(``warehouse/swap.py``). Readers holding the old file keep reading it until they reopen;
+nobody waits on a build and a failed build changes nothing.
+
+Only then are alerts delivered, from the outbox (``warehouse/outbox.py``), a file of its
+own: a sink backing off or failing delays no reader, a failed build sends nothing, and a
+crash between the swap and the delivery loses nothing (the next run delivers it).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
+import logging
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,17 +31,16 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from warehouse.alert import Alert
-from warehouse.alert_rows import (
-    count_alerts,
-    ensure_delivery_table,
-    owes,
-    record_delivered,
-    undelivered,
-)
+from warehouse.alert_rows import count_alerts, deliveries_before_outbox, read_alerts
 from warehouse.dbt_runner import PROJECT_DIR, NodeCallback, run_dbt
 from warehouse.lake_access import register_s3, s3fs_options
 from warehouse.networks import Network
+from warehouse.outbox import OUTBOX_FILE, Outbox, OutboxError
 from warehouse.partitions import Partition, compare, list_partitions
+from warehouse.reading import open_warehouse
+from warehouse.swap import copy_aside, swap_in
+
+log = logging.getLogger(__name__)
 
 INCREMENTAL_TABLES = ("ocsp_requests", "crl_fetches", "artifact_downloads")
 """LAKE tables whose marts are built day by day; the others are small and rebuilt whole."""
@@ -82,6 +86,8 @@ class BuildReport:
     new_alerts: list[Alert] = field(default_factory=list)
     delivery_errors: dict[str, tuple[str, ...]] = field(default_factory=dict)
     delivered: dict[str, int] = field(default_factory=dict)
+    # alerts sent again because an earlier run ended before recording their delivery
+    resent: dict[str, int] = field(default_factory=dict)
 
 
 Deliver = Callable[[str, Sequence[Alert]], tuple[tuple[str, ...], tuple[str, ...]]]
@@ -106,10 +112,30 @@ def build(
     on_node: NodeCallback | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> BuildReport:
-    """Build (or bring up to date) the warehouse, deliver new alerts, swap the file in."""
+    """Build (or bring up to date) the warehouse, swap the file in, then deliver to each
+    of ``sinks`` the open alerts it has not acknowledged (all of them, not only this
+    build's: those of a run that crashed or of a sink that was down are owed too)."""
+    report = _build_and_swap(lake, options, on_node, clock)
+    if deliver is not None and sinks:
+        try:
+            _deliver(options, sinks, deliver, report, clock)
+        except OutboxError as exc:
+            raise OutboxError(
+                f"{exc}. {options.warehouse} was built and swapped in; its alerts stay owed "
+                "and are delivered by the first run that can use the outbox"
+            ) from exc
+    return report
+
+
+def _build_and_swap(
+    lake: Lake,
+    options: BuildOptions,
+    on_node: NodeCallback | None,
+    clock: Callable[[], datetime],
+) -> BuildReport:
     started = time.monotonic()
     current = list_partitions(lake.filesystem, lake.root, lake.schemas)
-    open_alerts = _nothing_to_do(current, options, sinks if deliver is not None else ())
+    open_alerts = _nothing_to_do(current, options)
     if open_alerts is not None:
         # the common case of a build every minute: no copy, no dbt, nothing written
         return BuildReport(
@@ -118,12 +144,13 @@ def build(
             alerts_total=open_alerts,
             seconds=time.monotonic() - started,
         )
-    staged = _stage(lake, options, current)
+    build_dir = options.work_dir / "build"
     try:
-        return _finish(lake, options, staged, started, sinks, deliver, on_node, clock)
+        staged = _stage(lake, options, current, build_dir)
+        return _finish(lake, options, staged, started, on_node, clock)
     finally:
         # a failed build leaves the previous warehouse as it was, and no half-built copy
-        shutil.rmtree(staged.target.parent, ignore_errors=True)
+        shutil.rmtree(build_dir, ignore_errors=True)
 
 
 def _finish(
@@ -131,8 +158,6 @@ def _finish(
     options: BuildOptions,
     staged: _Staged,
     started: float,
-    sinks: Sequence[str],
-    deliver: Deliver | None,
     on_node: NodeCallback | None,
     clock: Callable[[], datetime],
 ) -> BuildReport:
@@ -155,20 +180,19 @@ def _finish(
     with duckdb.connect(str(staged.target)) as con:
         _remember_partitions(con, staged.current)
         report.alerts_total = count_alerts(con).get("open", 0)
-        if deliver is not None:
-            _deliver(con, sinks, deliver, report, clock())
         report.seconds = time.monotonic() - started
         _record_build(con, report, options, clock())
         con.execute("checkpoint")
-    os.replace(staged.target, options.warehouse)
+    swap_in(staged.target, options.warehouse)
     return report
 
 
 def _nothing_to_do(
-    current: Mapping[tuple[str, date], Partition], options: BuildOptions, sinks: Sequence[str]
+    current: Mapping[tuple[str, date], Partition], options: BuildOptions
 ) -> int | None:
     """The open alerts when the last build saw this LAKE, these settings and network table
-    and owes no sink an alert (judged on the live warehouse, read-only); else None."""
+    (judged on the live warehouse, read-only); else None. Alerts owed to a sink are no
+    reason to build: delivery reads the outbox, whether or not a build ran."""
     if options.full_refresh or options.run_tests or not options.warehouse.exists():
         return None
     con = duckdb.connect(str(options.warehouse), read_only=True)
@@ -185,25 +209,25 @@ def _nothing_to_do(
             options.networks
         ):
             return None
-        if any(owes(con, sink) for sink in sinks):
-            return None
         return count_alerts(con).get("open", 0)
     finally:
         con.close()
 
 
 def _stage(
-    lake: Lake, options: BuildOptions, current: Mapping[tuple[str, date], Partition]
+    lake: Lake,
+    options: BuildOptions,
+    current: Mapping[tuple[str, date], Partition],
+    build_dir: Path,
 ) -> _Staged:
     """Copy the warehouse aside and tell the models what changed in the LAKE."""
-    build_dir = options.work_dir / "build"
     shutil.rmtree(build_dir, ignore_errors=True)
     build_dir.mkdir(parents=True)
     # Same file name as the warehouse: DuckDB names the catalog after the file, and the
     # views refer to it, so they must survive the rename.
     target = build_dir / options.warehouse.name
     if options.warehouse.exists():
-        shutil.copyfile(options.warehouse, target)
+        copy_aside(options.warehouse, target)
     with duckdb.connect(str(target)) as con:
         _prepare(con, options)
         changes = compare(current, _seen_partitions(con))
@@ -228,25 +252,46 @@ def _stage(
 
 
 def _deliver(
-    con: duckdb.DuckDBPyConnection,
+    options: BuildOptions,
     sinks: Sequence[str],
     deliver: Deliver,
     report: BuildReport,
-    at: datetime,
+    clock: Callable[[], datetime],
 ) -> None:
-    """Hand each sink the open alerts it has not had yet, and remember what arrived."""
-    ensure_delivery_table(con)
-    for sink in sinks:
-        pending = undelivered(con, sink)
-        if not pending:
-            continue
-        delivered, errors = deliver(sink, pending)
-        record_delivered(con, sink, delivered, at)
-        report.delivered[sink] = len(delivered)
-        if errors:
-            report.delivery_errors[sink] = errors
-        arrived = set(delivered)
-        report.new_alerts.extend(a for a in pending if a.key in arrived)
+    """Owe each sink the live warehouse's open alerts it has not had, then hand each sink
+    what it is owed, attempt by attempt, recording what it took as soon as it returns."""
+    with open_warehouse(options.warehouse) as con:  # read, and closed before any sending
+        alerts = [alert for alert, _ in read_alerts(con)]
+    alerts.sort(key=lambda alert: (alert.first_seen, alert.key))
+
+    def legacy() -> list[tuple[str, str, datetime]]:
+        with open_warehouse(options.warehouse) as con:
+            return deliveries_before_outbox(con)
+
+    with Outbox.open(options.work_dir / OUTBOX_FILE, legacy=legacy) as outbox:
+        problems = outbox.enqueue(sinks, alerts, clock())
+        for sink in sinks:
+            errors = list(problems)
+            for attempt in outbox.claim(sink):
+                if attempt.repeat:
+                    log.warning(
+                        "alert delivery to %s: sending attempt %d (%d alerts) again: an "
+                        "earlier run ended before recording whether it arrived",
+                        sink,
+                        attempt.number,
+                        len(attempt.alerts),
+                    )
+                delivered, failed = deliver(sink, attempt.alerts)
+                outbox.acknowledge(sink, delivered, clock())
+                errors.extend(failed)
+                arrived = set(delivered)
+                if arrived:
+                    report.delivered[sink] = report.delivered.get(sink, 0) + len(arrived)
+                    report.new_alerts.extend(a for a in attempt.alerts if a.key in arrived)
+                if attempt.repeat:
+                    report.resent[sink] = report.resent.get(sink, 0) + len(attempt.alerts)
+            if errors:
+                report.delivery_errors[sink] = tuple(errors)
 
 
 @functools.cache  # the project's files do not change under a running process

@@ -3,8 +3,9 @@
 The sinks themselves are destinations (``warehouse/destinations/``: a JSON-lines
 file, an HTTP webhook, an Amazon SNS topic). ``deliver_all`` hands the alerts to
 each sink independently and reports, per sink, which alert keys arrived and which
-did not. It keeps no state itself: the caller (the warehouse build) records what
-was delivered and passes the rest again next time, which is why every sink reports
+did not. It keeps no state itself: the caller (the warehouse build, in the alert
+outbox of ``warehouse/outbox.py``) records what was delivered and passes the rest
+again next time, which is why every sink reports
 partial success precisely instead of a bare "failed", and why the webhook and FIFO
 SNS carry idempotency keys (a retry after an ambiguous failure must not page anyone
 twice). See docs/alerts-delivery.md.

@@ -49,7 +49,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from responders.web.server import ServerStartError
     from warehouse.dbt_runner import DbtError
     from warehouse.networks import NetworksError
+    from warehouse.outbox import OutboxError
     from warehouse.reading import WarehouseMissingError
+    from warehouse.swap import WarehouseFileError
 
     return (
         CaExistsError,
@@ -70,6 +72,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
         SettingsError,
         QueryError,
         WarehouseMissingError,
+        WarehouseFileError,
+        OutboxError,
         DashboardConfigError,
         DashboardSettingsError,
         ReportError,

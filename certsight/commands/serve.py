@@ -37,6 +37,15 @@ from certsight.settings import Home
     help="seconds from thisUpdate to nextUpdate",
 )
 @click.option(
+    "--status-max-age",
+    default=300,
+    show_default=True,
+    type=click.IntRange(5),
+    help="seconds without a successful read of the store's change feed after which "
+    "remembered statuses are no longer signed (cached responses are served until their "
+    "nextUpdate, then tryLater)",
+)
+@click.option(
     "--log-batch-seconds",
     default=60.0,
     show_default=True,
@@ -67,6 +76,7 @@ def serve(
     port: int | None,
     workers: int,
     ocsp_validity: int,
+    status_max_age: int,
     log_batch_seconds: float,
     no_crl_updater: bool,
     trust_viewer_address: bool,
@@ -93,6 +103,7 @@ def serve(
         home,
         role=role,
         ocsp_validity=ocsp_validity,
+        status_max_age=status_max_age,
         log_batch_seconds=log_batch_seconds,
         trust_viewer_address=trust_viewer_address,
     )

@@ -19,7 +19,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from ingest.rows import ObjectRows
+from ingest.rows import ObjectRows, RecordError
 from pki.identity import key_sha1, public_key_bits
 from pki.serials import serial_hex
 
@@ -117,8 +117,7 @@ def read_certificates(data: bytes, fmt: str, out: ObjectRows, now: datetime) -> 
         if isinstance(item, x509.Certificate):
             out.records_read += 1
             if is_ca(item):
-                out.add("issuers", issuer_row(item, origin, position))
-                out.records_written += 1
+                _add(out, "issuers", issuer_row(item, origin, position), fmt, item, now)
                 continue
             issuer = authorities.get(item.issuer.public_bytes())
             issuer_key = key_sha1(issuer) if issuer is not None else authority_key_id(item)
@@ -132,8 +131,8 @@ def read_certificates(data: bytes, fmt: str, out: ObjectRows, now: datetime) -> 
                     now,
                 )
                 continue
-            out.add("certificates", _certificate_row(item, issuer_key, origin, position))
-            out.records_written += 1
+            row = _certificate_row(item, issuer_key, origin, position)
+            _add(out, "certificates", row, fmt, item, now)
         else:
             _crl_entries(item, authorities, origin, position, out, now, fmt)
 
@@ -213,18 +212,39 @@ def _crl_entries(
             reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.name
         except (x509.ExtensionNotFound, ValueError):
             reason = None
-        out.add(
-            "revocations",
-            {
-                "issuer_key_sha1": issuer_key,
-                "serial": serial_hex(entry.serial_number),
-                "revoked_at": entry.revocation_date_utc,
-                "revocation_reason": None if reason is None else _REASONS.get(reason, reason),
-                **origin,
-                "source": "crl",
-                "source_line": position,
-            },
-        )
+        row = {
+            "issuer_key_sha1": issuer_key,
+            "serial": serial_hex(entry.serial_number),
+            "revoked_at": entry.revocation_date_utc,
+            "revocation_reason": None if reason is None else _REASONS.get(reason, reason),
+            **origin,
+            "source": "crl",
+            "source_line": position,
+        }
+        try:
+            out.add("revocations", row)
+        except RecordError as exc:
+            out.quarantine(fmt, position, f"CRL entry serial {row['serial']}", str(exc), now)
+        else:
+            out.records_written += 1
+
+
+def _add(
+    out: ObjectRows,
+    table: str,
+    row: dict[str, Any],
+    fmt: str,
+    item: x509.Certificate,
+    now: datetime,
+) -> None:
+    """A certificate's row, or its quarantine when a field does not fit the LAKE (a
+    subject of megabytes, a validity before 1950): named by subject, never by content."""
+    try:
+        out.add(table, row)
+    except RecordError as exc:
+        subject = item.subject.rfc4514_string()
+        out.quarantine(fmt, row.get("source_line"), subject, str(exc), now)
+    else:
         out.records_written += 1
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography import x509
 
+from ingest.conform import arrow_problem
 from ingest.formats.certificates import is_ca, issuer_row
 from ingest.reader import TruncatedObjectError
 from ingest.rows import (
@@ -197,13 +198,16 @@ def _ocsp_table(records: list[dict[str, Any]], numbers: list[int], source_object
         columns[name] = values if gather is None else values.take(gather)
     schema = TABLES["ocsp_requests"].schema
     count = len(has_cert)
-    return pa.Table.from_arrays(
+    table = pa.Table.from_arrays(
         [
             columns[f.name].cast(f.type) if f.name in columns else pa.nulls(count, f.type)
             for f in schema
         ],
         schema=schema,
     )
+    if arrow_problem("ocsp_requests", table) is not None:
+        raise _NotPlain("a value out of its column's range")
+    return table
 
 
 def _origin(record: dict[str, Any], line: int, out: ObjectRows, source: str) -> dict[str, Any]:
@@ -276,8 +280,7 @@ def _ocsp(record: dict[str, Any], line: int, out: ObjectRows) -> None:
                 "cert_status": None,
             }
         )
-    for row in rows:  # only once every CertID has passed its checks
-        out.add("ocsp_requests", row)
+    out.add_all([("ocsp_requests", row) for row in rows])  # every CertID's row, or none
 
 
 def _http_download(record: dict[str, Any], line: int, out: ObjectRows) -> None:
@@ -350,27 +353,30 @@ def _issuance(record: dict[str, Any], line: int, out: ObjectRows) -> None:
         sans = record.get("sans") or []
         if not isinstance(sans, list) or not all(isinstance(s, str) for s in sans):
             raise RecordError("sans is not a list of strings")
-        out.add(
-            "certificates",
-            {
-                **identity,
-                "subject": text(record.get("subject"), "subject"),
-                "sans": sans,
-                "not_before": optional_timestamp(record.get("not_before"), "not_before"),
-                "not_after": optional_timestamp(record.get("not_after"), "not_after"),
-                "key_algorithm": text(record.get("key_algorithm"), "key_algorithm"),
-                "profile": text(record.get("profile"), "profile"),
-                "requester": text(record.get("requester"), "requester"),
-                "ca_backend": text(record.get("ca_backend"), "ca_backend"),
-                "issued_at": timestamp(
-                    record.get("issued_at") or record.get("event_time"), "issued_at"
-                ),
-                **origin,
-            },
-        )
+        made: list[tuple[str, dict[str, Any]]] = [
+            (
+                "certificates",
+                {
+                    **identity,
+                    "subject": text(record.get("subject"), "subject"),
+                    "sans": sans,
+                    "not_before": optional_timestamp(record.get("not_before"), "not_before"),
+                    "not_after": optional_timestamp(record.get("not_after"), "not_after"),
+                    "key_algorithm": text(record.get("key_algorithm"), "key_algorithm"),
+                    "profile": text(record.get("profile"), "profile"),
+                    "requester": text(record.get("requester"), "requester"),
+                    "ca_backend": text(record.get("ca_backend"), "ca_backend"),
+                    "issued_at": timestamp(
+                        record.get("issued_at") or record.get("event_time"), "issued_at"
+                    ),
+                    **origin,
+                },
+            )
+        ]
         authority = _authority(record.get("certificate_pem"))
         if authority is not None:  # a CA certsight issued: CertIDs will name it
-            out.add("issuers", issuer_row(authority, origin, line))
+            made.append(("issuers", issuer_row(authority, origin, line)))
+        out.add_all(made)
     elif event == "revoked":
         out.add(
             "revocations",

@@ -6,7 +6,11 @@ is fresh, else by the inner source, whose successful answer is kept. Requests wi
 nonce pass straight through: their response echoes the nonce and is never reused
 (RFC 8954 2.1). Entries are replaced ``refresh_margin`` before nextUpdate, so neither
 this responder nor an HTTP cache downstream (max-age counts to nextUpdate) ever serves
-one after it (RFC 5019 4, 6.2).
+one after it (RFC 5019 4, 6.2). When the inner source cannot give a new response
+(``tryLater``: the store does not answer), an entry past its refresh point is still
+served until its nextUpdate: it says no more than it did when it was signed, and its
+thisUpdate is when its statuses were read (signing.py). Past nextUpdate the ``tryLater``
+is the answer.
 
 Keys are the CertIDs' exact encodings, so two clients that encode the same certificate
 differently get their own correctly-echoing entry. An index by (issuer, serial) lets a
@@ -56,6 +60,7 @@ _RESPONSE_BYTES_PER_CERT_ID = 1100
 CacheKey = tuple[bytes, ...]
 Certificate = tuple[str, str]  # (issuer key SHA-1, serial): what the store calls one
 _SUCCESSFUL = ResponseStatus.successful  # a module global reads faster than the enum member
+_TRY_LATER = ResponseStatus.tryLater
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -219,6 +224,13 @@ class CachingSource:
         result = self._inner.response(request, now)
         if result.status is _SUCCESSFUL and result.next_update is not None:
             self._put(request, result, result.next_update - self._refresh_margin)
+        elif (
+            result.status is _TRY_LATER
+            and entry is not None
+            and entry.result.next_update is not None
+            and now < entry.result.next_update
+        ):
+            return entry.result  # still within its validity: better than tryLater
         return result
 
     def forget(self, issuer_key_sha1: str, serial: str) -> int:

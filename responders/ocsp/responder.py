@@ -10,6 +10,10 @@ This module only wires the parts (source.py describes the interface), outermost 
     CachingSource  pre-signed responses until shortly before nextUpdate (RFC 5019 6)
     StatusSource   each certificate's status from the store (tryLater if it is down)
     SigningSource  the authority's signer builds the DER response (nonces: RFC 8954)
+
+``trust`` is what follows the store's writes for this responder (the runtime's
+``FeedHealth``): while it says the change feed is failing for too long, remembered
+statuses are not signed again (statuses.py).
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ from responders.ocsp.cache import (
 from responders.ocsp.filtering import MEMO_MAX_BYTES, MEMO_MAX_ENTRIES, FilterSource
 from responders.ocsp.signing import SigningSource
 from responders.ocsp.source import OcspResult
-from responders.ocsp.statuses import STATUS_MEMO_MAX_BYTES, STATUS_MEMO_MAX_ENTRIES, StatusSource
+from responders.ocsp.statuses import (
+    STATUS_MEMO_MAX_BYTES,
+    STATUS_MEMO_MAX_ENTRIES,
+    StatusSource,
+    StatusTrust,
+)
 
 __all__ = ["Clock", "OcspResponder", "OcspResult", "ResponderSettings"]
 
@@ -55,6 +64,14 @@ class ResponderSettings:
         if not timedelta(0) <= self.refresh_margin < self.validity:
             raise ValueError("refresh margin must be shorter than the validity")
 
+    @property
+    def status_reuse(self) -> timedelta:
+        """How long after its read a remembered status may be signed again: half the time
+        a response spends in the cache, so a response signed from a remembered status is
+        still cached for at least the other half before it is refreshed (defaults: 25
+        minutes). Its thisUpdate is the read time either way (signing.py)."""
+        return (self.validity - self.refresh_margin) / 2
+
 
 class OcspResponder:
     """The composed sources behind the two calls the web layer makes."""
@@ -65,12 +82,16 @@ class OcspResponder:
         store: CertificateStore,
         clock: Clock,
         settings: ResponderSettings | None = None,
+        *,
+        trust: StatusTrust | None = None,
     ) -> None:
         settings = settings or ResponderSettings()
         self._clock = clock
         self._statuses = StatusSource(
             SigningSource(settings.validity),
             store,
+            reuse=settings.status_reuse,
+            trust=trust,
             memo_entries=settings.status_memo_entries,
             memo_bytes=settings.status_memo_bytes,
         )

@@ -1,7 +1,10 @@
 """The innermost source: sign an answered request with its authority's signer.
 
-The validity window is [now to the second, + validity] (RFC 6960 4.2.2.1: nextUpdate
-set, so clients and caches know when to ask again). A nonce is echoed in the response
+The validity window is [read time to the second, + validity]. thisUpdate is when the
+statuses were read from the store (``AnsweredRequest.read_at``, rounded down, so never
+later), not when they are signed: RFC 6960 4.2.2.1 makes it the most recent time the
+status is known to have been correct; producedAt is the signing time. nextUpdate is set
+(4.2.2.1), so clients and caches know when to ask again. A nonce is echoed in the response
 extensions (RFC 8954 2.1), which makes that response unique to its request: it gets no
 ETag, so neither the response cache nor HTTP caches (RFC 5019 6.2) will share it.
 """
@@ -24,7 +27,7 @@ class SigningSource:
     def response(self, request: AnsweredRequest, now: datetime) -> OcspResult:
         admitted = request.admitted
         nonce = admitted.request.nonce
-        this_update = now.replace(microsecond=0)
+        this_update = request.read_at.replace(microsecond=0)
         next_update = this_update + self._validity
         body = admitted.authority.signer.build(
             request.answers,

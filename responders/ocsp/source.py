@@ -79,6 +79,9 @@ class AnsweredRequest:
 
     admitted: AdmittedRequest
     answers: tuple[SingleAnswer, ...]
+    # When the oldest of these statuses was read from the store: the most recent time all
+    # of them are known to have been correct, so the thisUpdate the signer may claim.
+    read_at: datetime
 
 
 def log_cert_id(cert_id: CertId, issuer_key_sha1: str | None, status: str | None) -> dict[str, Any]:

@@ -12,6 +12,12 @@ that a request is answered at once, unread: OCSP with an unsigned ``tryLater`` (
 is counted here rather than by uvicorn's ``limit_concurrency``, which also counts idle
 keep-alive connections: OCSP clients and CDN origin pools hold many of those, and each
 one would then cost a slot and turn real requests away with a bare 503.
+
+``GET /metrics`` answers the Prometheus text exposition of ``metrics.REGISTRY`` to
+loopback peers only, judged by the socket's peer address (``scope["client"]``), never by a
+header a client or CDN writes; any other peer gets the service's ordinary 404, so the
+route is invisible from outside. It is answered before the in-flight cap: a scrape must
+work when the worker is full, which is when it matters. Lambda has no such route.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from pki.rawlog import BatchFileSink, LogSink
+from pki.rawlog import MAX_PENDING_RECORDS, BatchFileSink, LogSink
 from responders.ocsp.response import ResponseStatus, unsuccessful
+from responders.web import metrics
 from responders.web.clientip import client_address
 from responders.web.exchange import OCSP_RESPONSE, Headers, HttpRequest
 from responders.web.runtime import Runtime, RuntimeConfig, build_runtime
@@ -70,6 +77,7 @@ _SHED_OTHER = [
     (b"connection", b"close"),
 ]
 _TOO_SLOW = [(b"content-type", b"text/plain"), (b"connection", b"close")]
+_METRICS = [(b"content-type", metrics.CONTENT_TYPE.encode()), (b"cache-control", b"no-store")]
 
 
 class ValidationApp:
@@ -95,6 +103,7 @@ class ValidationApp:
         self._in_flight: dict[asyncio.Task[Any], float] = {}
         self._reclaimed: set[asyncio.Task[Any]] = set()
         self.shed = 0  # requests answered tryLater/503 because the worker was full
+        self.shed_ocsp = 0  # of which OCSP (tryLater): the metric's reason="busy"
 
     @property
     def in_flight(self) -> int:
@@ -131,14 +140,20 @@ class ValidationApp:
 
     def start(self) -> None:
         self._runtime = build_runtime(self._config, adapter="http")
+        metrics.track(self._runtime, shed_ocsp=lambda: self.shed_ocsp)
         if self._config.raw_dir is not None:
             raw = Path(self._config.raw_dir)
-            for kind in ("ocsp", "crl"):
-                self._sinks[kind] = BatchFileSink(
+            writers = {
+                kind: BatchFileSink(
                     raw / kind,
                     max_records=self._config.log_batch_records,
                     max_seconds=self._config.log_batch_seconds,
+                    max_pending=max(MAX_PENDING_RECORDS, self._config.log_batch_records),
                 )
+                for kind in ("ocsp", "crl")
+            }
+            self._sinks.update(writers)
+            metrics.track_access_logs(writers)
         crl = self._runtime.crl
         if crl is not None:
             for name in crl.names:  # read the stored CRLs before the first request
@@ -186,6 +201,9 @@ class ValidationApp:
         if runtime is None:
             await _send(send, 503, [(b"content-type", b"text/plain")], b"starting\n")
             return
+        if scope["path"] == "/metrics" and scope["method"] == "GET" and _from_loopback(scope):
+            await _send(send, 200, _METRICS, metrics.exposition())
+            return
         if self.in_flight >= self._max_in_flight and not self._reclaim():
             await self._shed(scope, send)
             return
@@ -231,6 +249,7 @@ class ValidationApp:
             )
         path = scope.get("raw_path") or scope["path"].encode()
         if path == b"/ocsp" or path.startswith((b"/ocsp/", b"/ocsp?")):
+            self.shed_ocsp += 1
             await _send(send, 200, _SHED_OCSP, _TRY_LATER)
         else:
             await _send(send, 503, _SHED_OTHER, b"busy, try again\n")
@@ -304,6 +323,12 @@ _WANTED_HEADERS = {
         "x-certsight-origin-secret",
     )
 }
+
+
+def _from_loopback(scope: Scope) -> bool:
+    """Whether the TCP peer is this host (no peer, as on a Unix socket: not)."""
+    peer = scope.get("client")
+    return peer is not None and metrics.is_loopback(str(peer[0]))
 
 
 async def _send(send: Send, status: int, headers: Headers, body: bytes) -> None:

@@ -28,6 +28,7 @@ _OCSP_TYPE = (b"content-type", OCSP_RESPONSE.encode())
 _TEXT_TYPE = (b"content-type", b"text/plain")
 MAX_BODY = 16 * 1024  # an OCSP request is a few hundred octets; bigger is abuse
 _NO_STORE = (b"cache-control", b"no-store")
+_TRY_LATER = ResponseStatus.tryLater
 
 
 # Not frozen: these are built for every request, and frozen dataclasses construct slower.
@@ -129,6 +130,9 @@ class ValidationService:
         # and far cheaper than a UUID per request.
         self._id_prefix = os.urandom(6).hex()
         self._ids = itertools.count()
+        # OCSP answers tryLater for want of a status: a counter, read by the local
+        # server's /metrics (metrics.py); a plain int, so Lambda pays nothing for it.
+        self.try_later = 0
 
     # -- routing ---------------------------------------------------------------
     def handle(self, request: HttpRequest) -> Exchange:
@@ -182,6 +186,8 @@ class ValidationService:
             return self._plain(
                 request, 405, b"use GET or POST\n", "ocsp", extra=[(b"allow", b"GET, POST")]
             )
+        if result.status is _TRY_LATER:  # the core's only tryLater: no status to be had
+            self.try_later += 1
         headers = [_OCSP_TYPE]
         status, body = 200, result.body
         if result.cacheable:

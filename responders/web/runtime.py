@@ -6,12 +6,18 @@ CRL role serves the bytes the issuance module's CRL updater stored.
 
 Shared by the local server (one runtime per worker process) and the Lambda
 handler (one per container), so both answer identically.
+
+The runtime follows the store's change feed (``sync``, called by the adapters) and keeps
+its health in ``FeedHealth``, which the OCSP responder asks before it signs a remembered
+status again: after ``status_max_age_s`` without a successful poll, only statuses read
+from the store are signed (feed_health.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 
 from pki.layout import ISSUING_NAME, ROOT_NAME, PkiLayout
 from pki.pem import load_pem_certificate
-from pki.store.base import CertificateStore
+from pki.store.base import CertificateStore, StoreError
 from pki.store.crls import open_crl_store
 from pki.store.factory import open_store
 from pki.store.feed import ChangeFeed
@@ -29,6 +35,7 @@ from responders.ocsp.authority import load_authorities
 from responders.ocsp.responder import OcspResponder, ResponderSettings
 from responders.web.clientip import NO_TRUST, ViewerTrust, parse_secrets
 from responders.web.exchange import MAX_BODY, ValidationService
+from responders.web.feed_health import DEFAULT_MAX_AGE, FeedHealth
 
 ROLES = ("ocsp", "crl")
 _ENV = "CERTSIGHT_RUNTIME"
@@ -53,6 +60,9 @@ class RuntimeConfig:
     crl_recheck_s: float = 1.0  # how often the stored CRLs are checked for a new one
     crl_max_age_s: int = 3600  # longest a cache may keep a CRL (capped by its nextUpdate)
     poll_interval_s: float = 1.0
+    # Longest time without a successful poll of the change feed during which remembered
+    # statuses are still signed (feed_health.py); then only fresh store reads are.
+    status_max_age_s: int = int(DEFAULT_MAX_AGE.total_seconds())
     log_batch_records: int = 10_000
     log_batch_seconds: float = 60.0
     max_body: int = MAX_BODY
@@ -68,6 +78,12 @@ class RuntimeConfig:
             raise ValueError(f"roles must be among {ROLES}, got {self.roles}")
         if self.poll_interval_s <= 0:
             raise ValueError("poll interval must be positive")
+        if self.status_max_age_s <= self.poll_interval_s:
+            # Shorter, and remembered statuses would go untrusted between two good polls.
+            raise ValueError(
+                f"status max age ({self.status_max_age_s} s) must exceed the change feed's "
+                f"poll interval ({self.poll_interval_s} s)"
+            )
 
     def to_env(self) -> None:
         os.environ[_ENV] = json.dumps(asdict(self))
@@ -82,6 +98,9 @@ class RuntimeConfig:
         return cls(**data)
 
 
+Clock = Callable[[], datetime]
+
+
 @dataclass
 class Runtime:
     service: ValidationService
@@ -90,33 +109,57 @@ class Runtime:
     ocsp: OcspResponder | None
     crl: CrlServer | None
     config: RuntimeConfig
+    feed_health: FeedHealth
     viewer_trust: ViewerTrust = NO_TRUST
+    clock: Clock = utc_now
 
     def sync(self) -> int:
-        """Apply store changes to caches; returns how many certificates changed."""
-        changes = self.feed.poll()
-        for change in changes:
-            if self.ocsp is not None:
-                self.ocsp.forget(change.issuer_key_sha1, change.serial)
+        """Apply store changes to caches; returns how many certificates changed.
+
+        A store error is the feed failing, recorded in ``feed_health`` (which logs and
+        counts it) and answered with 0: it is expected, and the adapters poll again.
+        Anything else is a bug: recorded too, then raised."""
+        now = self.clock()
+        try:
+            changes = self.feed.poll()
+            for change in changes:
+                if self.ocsp is not None:
+                    self.ocsp.forget(change.issuer_key_sha1, change.serial)
+        except Exception as exc:
+            self.feed_health.failed(now, exc)
+            if isinstance(exc, StoreError):
+                return 0
+            raise
+        self.feed_health.succeeded(now)
         return len(changes)
 
 
-def build_runtime(config: RuntimeConfig, *, adapter: str) -> Runtime:
+def build_runtime(
+    config: RuntimeConfig,
+    *,
+    adapter: str,
+    store: CertificateStore | None = None,
+    clock: Clock = utc_now,
+) -> Runtime:
+    """``store``: the one to serve (default: opened from ``config.store_uri``); ``clock``:
+    the time every part answers for. Both are for tests and benchmarks to pass their own."""
     layout = PkiLayout(Path(config.pki_dir))
-    store = open_store(config.store_uri)
-    feed = ChangeFeed(store)
+    store = store if store is not None else open_store(config.store_uri)
+    feed = ChangeFeed(store)  # its first poll: a store that cannot answer stops the start
+    health = FeedHealth(timedelta(seconds=config.status_max_age_s), clock())
     ocsp = None
     if "ocsp" in config.roles:
         ocsp = OcspResponder(
             load_authorities(layout),
             store,
-            utc_now,
+            clock,
             ResponderSettings(
                 validity=timedelta(seconds=config.ocsp_validity_s),
                 refresh_margin=timedelta(
                     seconds=config.ocsp_refresh_margin_s or max(60, config.ocsp_validity_s // 6)
                 ),
             ),
+            trust=health,
         )
     crl = None
     issuing = load_pem_certificate(layout.issuing_cert)
@@ -125,7 +168,7 @@ def build_runtime(config: RuntimeConfig, *, adapter: str) -> Runtime:
         crl = CrlServer(
             [(ISSUING_NAME, issuing), (ROOT_NAME, root)],
             open_crl_store(config.crl_location or str(layout.crl_dir)),
-            utc_now,
+            clock,
             CrlServerSettings(
                 recheck=timedelta(seconds=config.crl_recheck_s),
                 max_age=timedelta(seconds=config.crl_max_age_s),
@@ -139,7 +182,7 @@ def build_runtime(config: RuntimeConfig, *, adapter: str) -> Runtime:
             ISSUING_NAME: issuing.public_bytes(der),
             ROOT_NAME: root.public_bytes(der),
         },
-        clock=utc_now,
+        clock=clock,
         adapter=adapter,
         max_body=config.max_body,
     )
@@ -147,4 +190,14 @@ def build_runtime(config: RuntimeConfig, *, adapter: str) -> Runtime:
         header=config.trust_viewer_address,
         secrets=parse_secrets(os.environ.get(ORIGIN_SECRET_ENV)),
     )
-    return Runtime(service, store, feed, ocsp, crl, config, trust)
+    return Runtime(
+        service,
+        store,
+        feed,
+        ocsp,
+        crl,
+        config,
+        feed_health=health,
+        viewer_trust=trust,
+        clock=clock,
+    )

@@ -35,7 +35,7 @@ def answered(request: AdmittedRequest, *statuses: SingleStatus) -> AnsweredReque
             answers.append(SingleAnswer(cid, status, NOW - HOUR, RevocationReason.superseded))
         else:
             answers.append(SingleAnswer(cid, status))
-    return AnsweredRequest(request, tuple(answers))
+    return AnsweredRequest(request, tuple(answers), NOW)  # read as it is signed
 
 
 def test_signing_builds_a_verifiable_response_with_an_etag(

@@ -31,7 +31,7 @@ def test_statuses_come_from_the_store_in_request_order(
     store = MemoryStore(record(key, "07"), record(key, "08", revoked=True))
     inner = AnsweredRecorder()
     request = admitted(authorities, serial_request(pki_home, 8, 9, 7))
-    StatusSource(inner, store, memo_entries=10).response(request, NOW)
+    StatusSource(inner, store, reuse=HOUR, memo_entries=10).response(request, NOW)
     [answered] = inner.requests
     assert answered.admitted is request
     assert [a.status for a in answered.answers] == [
@@ -50,7 +50,7 @@ def test_statuses_are_remembered_until_forgotten(
     key = issuing_key(authorities)
     store = MemoryStore(record(key, "07"))
     inner = AnsweredRecorder()
-    source = StatusSource(inner, store, memo_entries=10)
+    source = StatusSource(inner, store, reuse=HOUR, memo_entries=10)
     request = admitted(authorities, serial_request(pki_home, 7))
     source.response(request, NOW)
     store.records[(key, "07")] = record(key, "07", revoked=True)
@@ -68,7 +68,7 @@ def test_statuses_are_remembered_until_forgotten(
 
 def test_status_memo_is_bounded(pki_home: PkiHome, authorities: AuthorityIndex) -> None:
     store = MemoryStore()
-    source = StatusSource(AnsweredRecorder(), store, memo_entries=2)
+    source = StatusSource(AnsweredRecorder(), store, reuse=HOUR, memo_entries=2)
     for serial in (1, 2, 3, 3, 1):
         source.response(admitted(authorities, serial_request(pki_home, serial)), NOW)
     assert store.reads == 4
@@ -82,7 +82,7 @@ def test_store_outage_answers_try_later(
     inner = AnsweredRecorder()
     request = admitted(authorities, serial_request(pki_home, 7, 8, nonce=b"\x04\x02ab"))
     with caplog.at_level(logging.WARNING):
-        result = StatusSource(inner, store, memo_entries=10).response(request, NOW)
+        result = StatusSource(inner, store, reuse=HOUR, memo_entries=10).response(request, NOW)
     assert result.status is ResponseStatus.tryLater
     assert result.body == unsuccessful(ResponseStatus.tryLater)
     assert result.error == "store unavailable: StoreUnavailableError"

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.conform import EARLIEST, MAX_TEXT_CHARS
 from ingest.formats.cloudfront.fields import FORMAT, HITS, SOURCE, Irregular
 from ingest.formats.cloudfront.stems import ARTIFACT, CRL, OCSP_GET, OCSP_OTHER, StemTable
 from ingest.rows import ObjectRows
@@ -56,6 +57,24 @@ def _numbers(
     return cleaned.cast(target), ~valid
 
 
+_EARLIEST_NAIVE = pa.scalar(EARLIEST.replace(tzinfo=None), pa.timestamp("us"))  # log times are UTC
+# The text fields a row keeps; each longer than a LAKE text column holds is a bad line.
+_KEPT_TEXT = ("c-ip", "cs(User-Agent)", "cs-uri-stem", "x-edge-request-id", "cs-method")
+
+
+def _over_long(columns: dict[str, pa.Array], length: int) -> list[tuple[np.ndarray, str]]:
+    found = []
+    for name in _KEPT_TEXT:
+        column = columns.get(name)
+        if column is None:
+            continue
+        too_long = pc.fill_null(pc.greater(pc.utf8_length(column), MAX_TEXT_CHARS), False)
+        if pc.any(too_long).as_py():
+            reason = f"{name} is over {MAX_TEXT_CHARS:,} characters"
+            found.append((too_long.to_numpy(zero_copy_only=False), reason))
+    return found
+
+
 def _decoded_unique(column: pa.Array) -> pa.Array:
     """Percent-decode once (CloudFront's own encoding), each distinct value once."""
     encoded = column.dictionary_encode()
@@ -77,10 +96,15 @@ def build_rows(
     n = len(line_numbers)
     stamp = pc.binary_join_element_wise(columns["date"], columns["time"], "T")
     parsed = pc.strptime(stamp, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
-    bad_time = pc.is_null(parsed).to_numpy(zero_copy_only=False)
-    status, bad_status = _numbers(columns["sc-status"], n, r"^\d+$", pa.int32())
-    size, bad_size = _numbers(columns.get("sc-bytes"), n, r"^\d+$", pa.int64())
-    taken, bad_taken = _numbers(columns.get("time-taken"), n, r"^\d+(\.\d+)?$", pa.float64())
+    bad_time = pc.fill_null(pc.less(parsed, _EARLIEST_NAIVE), True)
+    bad_time = bad_time.to_numpy(zero_copy_only=False)
+    # Digit counts keep each number inside its LAKE column (ingest/conform.py): an
+    # HTTP status has three, byte counts fit int64, seconds taken a finite double.
+    status, bad_status = _numbers(columns["sc-status"], n, r"^\d{1,3}$", pa.int32())
+    size, bad_size = _numbers(columns.get("sc-bytes"), n, r"^\d{1,18}$", pa.int64())
+    taken, bad_taken = _numbers(
+        columns.get("time-taken"), n, r"^\d{1,12}(\.\d{1,9})?$", pa.float64()
+    )
 
     stems = columns["cs-uri-stem"].dictionary_encode()
     ids = requests.ids_for(stems.dictionary)[stems.indices.to_numpy(zero_copy_only=False)]
@@ -92,10 +116,11 @@ def build_rows(
 
     problems: list[str | None] = [None] * n
     for mask, reason in (
-        (bad_time, "date/time not understood"),
-        (bad_status, "sc-status is not a number"),
-        (bad_size, "sc-bytes is not a number"),
-        (bad_taken, "time-taken is not a number"),
+        (bad_time, f"date/time not understood or before {EARLIEST.year}"),
+        (bad_status, "sc-status is not a number of up to three digits"),
+        (bad_size, "sc-bytes is not a number (or beyond 18 digits)"),
+        (bad_taken, "time-taken is not a number of seconds"),
+        *_over_long(columns, n),
     ):
         for i in np.flatnonzero(mask).tolist():
             problems[i] = problems[i] or reason
