@@ -61,7 +61,8 @@ KPIS = (
         "on_time_renewal_percent",
         "On-time renewals",
         " %",
-        "Renewals issued with at least a tenth of the old certificate's life left.",
+        "Renewals issued before certsight's renewal window closed (at least a sixth of "
+        "the old certificate's life left).",
         trend="on_time_renewal_percent",
     ),
     KpiSpec(
@@ -77,8 +78,16 @@ KPIS = (
         "incidents_prevented",
         "Incidents prevented",
         "",
-        "Renewals issued before the certificate they replace expired: each would otherwise "
-        "have been a service failing its TLS handshakes.",
+        "Renewals on time by certsight's renewal rule: each would otherwise have been a "
+        "service failing its TLS handshakes. Late renewals are counted apart.",
+    ),
+    KpiSpec(
+        "late_renewals",
+        "Late renewals",
+        "",
+        "Renewals after the renewal window closed but before expiry: outages averted "
+        "narrowly, not by the process (not counted as incidents prevented).",
+        lower_is_better=True,
     ),
     KpiSpec("issued", "Certificates issued", "", "Certificates issued in the period."),
     KpiSpec(
@@ -88,4 +97,4 @@ KPIS = (
         "Critical and high findings whose first event falls in the period.",
     ),
 )
-SUMMARY_KPIS = KPIS[:6]  # the one-screen summary's row
+SUMMARY_KPIS = KPIS[:7]  # the one-screen summary's row

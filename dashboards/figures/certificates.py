@@ -63,7 +63,7 @@ class Certificates:
             Kpi(
                 "Renewed on time",
                 number(100.0 * on_time / renewals, " %") if renewals else "–",
-                "At least a tenth of the previous certificate's life left at renewal.",
+                "Before the renewal window closed: at least a sixth of the old life left.",
             ),
             Kpi(
                 f"Expiring within {EXPIRING_DAYS} days, not renewed",
@@ -112,8 +112,9 @@ class Certificates:
             "renewal-timing",
             "Renewal timing",
             self.timing,
-            caption="on_time: at least a tenth of the old certificate's life left; late: "
-            "less; after_expiry: the server ran on an expired certificate.",
+            caption="on_time: before certsight's renewal window closed (at least a sixth of "
+            "the old certificate's life left); late: after it, before expiry; after_expiry: "
+            "the server ran on an expired certificate.",
             empty="No renewal in this period.",
         )
 

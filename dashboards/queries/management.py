@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 def kpis(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, float | int | None]:
     """The management numbers for one period (compare with ``f.previous()`` for trends).
 
-    ``incidents_prevented`` counts renewals issued before the certificate they replace
-    expired: each would otherwise have been a service failing its TLS handshakes.
+    ``incidents_prevented`` counts renewals that were on time by certsight's own renewal
+    rule (before the renewal window closed, ``fact_issuance.renewal_timing``): each
+    would otherwise have been a service failing its TLS handshakes. Renewals after the
+    window but before expiry are ``late_renewals``, apart: they averted the outage by
+    luck, not by the process.
     """
     params = f.params()
     managed = row(
@@ -46,7 +49,8 @@ def kpis(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, float | int | 
                count(*) filter (where i.is_renewal),
                round(100.0 * count(*) filter (where i.renewal_timing = 'on_time')
                      / nullif(count(*) filter (where i.is_renewal), 0), 1),
-               count(*) filter (where i.renewal_timing in ('on_time', 'late'))
+               count(*) filter (where i.renewal_timing = 'on_time'),
+               count(*) filter (where i.renewal_timing = 'late')
         from fact_issuance i left join dim_server s using (server)
         where {DAYS.format(col="i.issued_on")} and {CA.format(col="i.issuer_key_sha1")}
           and {ZONE.format(col="s.zone")}
@@ -73,6 +77,7 @@ def kpis(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, float | int | 
         "renewals": int(issued[3]),
         "on_time_renewal_percent": issued[4],
         "incidents_prevented": int(issued[5]),
+        "late_renewals": int(issued[6]),
         "open_critical_alerts": int(alerts[0]),
         "serious_alerts_raised": int(alerts[1]),
     }

@@ -104,6 +104,16 @@ def test_management_numbers_equal_sql(
     )
     assert on_time is not None
     assert float(_metric(at, "On-time renewals").split()[0]) == pytest.approx(float(on_time))
+    # Only renewals on time by certsight's own rule prevented an incident; late ones
+    # (after the renewal window closed, before expiry) are counted apart.
+    prevented, late = warehouse.execute(
+        """select count(*) filter (where renewal_timing = 'on_time'),
+                  count(*) filter (where renewal_timing = 'late')
+           from fact_issuance where issued_on between $1 and $2""",
+        [start, end],
+    ).fetchone() or (0, 0)
+    assert _count(_metric(at, "Incidents prevented")) == prevented
+    assert _count(_metric(at, "Late renewals")) == late
 
 
 def test_pki_numbers_equal_sql(

@@ -1,6 +1,10 @@
 -- One row per certificate issued, with its place in its server's renewal chain.
--- A renewal is on time when at least a tenth of the previous certificate's life remained
--- (ACME renewal information suggests renewing at two thirds; a tenth is the alarm line).
+-- A renewal is on time by certsight's own renewal rule (issuance/views.py): the window
+-- opens at renewal_fraction of the previous certificate's life (2/3, as ACME renewal
+-- information suggests) and closes halfway from there to expiry, so a renewal issued
+-- with at least (1 - renewal_fraction) / 2 of that life left (a sixth) is on time; one
+-- issued later but before expiry is late.
+{%- set fraction = var('renewal_fraction') %}
 with issued as (
     select
         *,
@@ -36,7 +40,8 @@ select
         when server is null or previous_not_after is null then 'first_issue'
         when issued_at > previous_not_after then 'after_expiry'
         when date_diff('second', issued_at, previous_not_after)
-            >= date_diff('second', previous_not_before, previous_not_after) / 10 then 'on_time'
+            >= date_diff('second', previous_not_before, previous_not_after)
+               * (1 - {{ fraction }}) / 2 then 'on_time'
         else 'late'
     end as renewal_timing,
     revoked_at,
