@@ -12,17 +12,18 @@ Exactly once, and nothing half-visible, through a small commit protocol:
 A run killed before step 2 leaves staging that the next run deletes (its sources
 are in no manifest, so they are read again). A run killed after step 2 is rolled
 forward by the next run, which finishes the moves. Readers of the table folders
-therefore never see a file twice or a file of an uncommitted run.
+therefore never see a file twice or a file of an uncommitted run. Published runs'
+manifests are later folded into one index (ingest/manifests.py), so that an ingest
+does not read one manifest per run ever made.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -30,33 +31,21 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
+from ingest.manifests import ManifestLog, RunManifest
 from ingest.schema import TABLES, Table
 from ingest.storage import Location, StorageError, location
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+
+__all__ = ["MANIFEST", "ROWS_PER_FILE", "STAGING", "Lake", "RunManifest", "new_run_id"]
 
 MANIFEST = "_manifest"
 STAGING = "_staging"
 ROWS_PER_FILE = 1_000_000
 _EPOCH = date(1970, 1, 1)
 _MICROS_PER_DAY = 86_400_000_000
-
-
-@dataclass
-class RunManifest:
-    run_id: str
-    started_at: str
-    sources: list[dict[str, Any]] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)  # relative to the lake root
-
-    def to_json(self) -> bytes:
-        return json.dumps(
-            {
-                "run_id": self.run_id,
-                "started_at": self.started_at,
-                "sources": self.sources,
-                "files": self.files,
-            },
-            indent=1,
-        ).encode()
 
 
 def new_run_id(now: datetime) -> str:
@@ -67,6 +56,8 @@ class Lake:
     def __init__(self, where: Location) -> None:
         self.where = where
         self.fs = where.filesystem
+        self.committed = ManifestLog(self.fs, where.path(MANIFEST), self._put, self._delete)
+        self._s3_client: S3Client | None = None
 
     @classmethod
     def at(cls, uri: str) -> Lake:
@@ -112,6 +103,44 @@ class Lake:
             stream.write(data)
         self.fs.move(temporary, path)
 
+    def _delete(self, paths: list[str]) -> None:
+        """Many objects, some perhaps gone already. On S3 one DeleteObjects per 1,000
+        (pyarrow deletes one by one, and after each looks whether to put back a folder
+        marker: three requests an object)."""
+        if not self.where.is_s3:
+            for path in paths:
+                try:
+                    self.fs.delete_file(path)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise StorageError(f"{path}: cannot delete: {exc}") from exc
+            return
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if self._s3_client is None:
+            import boto3
+
+            self._s3_client = boto3.session.Session().client("s3")
+        for start in range(0, len(paths), 1000):
+            batch = paths[start : start + 1000]
+            bucket = batch[0].partition("/")[0]
+            objects: list[ObjectIdentifierTypeDef] = [
+                {"Key": path.partition("/")[2]} for path in batch
+            ]
+            try:
+                reply = self._s3_client.delete_objects(
+                    Bucket=bucket, Delete={"Objects": objects, "Quiet": True}
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise StorageError(f"{self.uri}: cannot delete: {exc}") from exc
+            if errors := reply.get("Errors"):
+                first = errors[0]
+                raise StorageError(
+                    f"{self.uri}: cannot delete {len(errors)} object(s), such as "
+                    f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+                )
+
     def _write_parquet(self, data: pa.Table, path: str) -> None:
         if self.where.is_s3:
             pq.write_table(data, path, filesystem=self.fs, compression="zstd")
@@ -124,19 +153,26 @@ class Lake:
 
     # -- state ------------------------------------------------------------------
     def manifests(self) -> list[RunManifest]:
-        runs = []
-        for info in sorted(self._list(self.where.path(MANIFEST)), key=lambda i: i.path):
-            if info.type != pafs.FileType.File or not info.base_name.endswith(".json"):
-                continue
-            with self.fs.open_input_stream(info.path) as stream:
-                data = json.loads(stream.read())
-            runs.append(
-                RunManifest(data["run_id"], data["started_at"], data["sources"], data["files"])
-            )
-        return runs
+        """Every committed run (ingest/manifests.py), in run order."""
+        return self.committed.runs()
 
-    def ingested_keys(self) -> set[str]:
-        return {source["key"] for run in self.manifests() for source in run.sources}
+    def ingested(self, keys: Collection[str]) -> set[str]:
+        """Which of these source keys (``SourceObject.key``) a committed run has read."""
+        return self.committed.ingested(keys)
+
+    def compact_manifests(
+        self, *, at_least: int | None = None, confirm: Callable[[], None] = lambda: None
+    ) -> int:
+        """Fold run manifests into the manifest index once ``at_least`` (default
+        ``ingest.manifests.COMPACT_AT``) are waiting; runs still being published (their
+        staging is there) stay out until recovery has finished them. ``confirm``: the
+        lock's (``Hold.confirm``), asked before each write."""
+        staged = [
+            i.base_name
+            for i in self._list(self.where.path(STAGING))
+            if i.type == pafs.FileType.Directory
+        ]
+        return self.committed.fold(keep=staged, at_least=at_least, confirm=confirm)
 
     def recover(self) -> tuple[int, int]:
         """Roll committed runs forward and uncommitted ones back; returns (forward, back)."""
@@ -195,7 +231,7 @@ class Lake:
         return written
 
     def commit(self, manifest: RunManifest) -> None:
-        self._put(self.where.path(MANIFEST, f"{manifest.run_id}.json"), manifest.to_json())
+        self.committed.commit(manifest)
 
     def publish(self, manifest: RunManifest) -> None:
         for relative in manifest.files:

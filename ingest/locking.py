@@ -8,14 +8,21 @@ import fcntl
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
     from ingest.lake import Lake
 
 
 class LakeBusyError(RuntimeError):
     """Another ingest or compaction holds the LAKE for longer than we were willing to wait."""
+
+
+class LeaseLostError(LakeBusyError):
+    """Our S3 lease was taken over (it went unrenewed for longer than the lease): what we
+    were about to commit must not be, since another writer now owns the LAKE."""
 
 
 @contextlib.contextmanager
@@ -40,76 +47,74 @@ def exclusive(root: Path, *, timeout_s: float = 600.0) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+# A holder renews every LEASE_S / 3 (ingest/s3_lease.py), so a lease goes stale only when
+# its holder stopped: killed, frozen, or cut off from S3 for 15 minutes. Clocks of the hosts
+# that share a LAKE may differ by up to LEASE_S - LEASE_S / 3 before a live holder is
+# mistaken for a dead one.
 LEASE_S = 900.0
 
 
+class Hold(Protocol):
+    """What a lock holder may ask before it commits: is the LAKE still mine?"""
+
+    def confirm(self) -> None:
+        """Raise :class:`LeaseLostError` if another writer took the LAKE over."""
+        ...
+
+
+class _Flock:
+    def confirm(self) -> None:
+        """An flock is the kernel's until this process lets go or dies: never lost."""
+
+
 @contextlib.contextmanager
-def lake_lock(lake: Lake, *, timeout_s: float = 600.0) -> Iterator[None]:
+def lake_lock(
+    lake: Lake, *, timeout_s: float = 600.0, client: S3Client | None = None
+) -> Iterator[Hold]:
+    """One writer at a time: an flock for a local LAKE, a lease object on S3."""
     if not lake.where.is_s3:
         with exclusive(lake.local_path(), timeout_s=timeout_s):
-            yield
+            yield _Flock()
         return
-    with _s3_lease(lake, timeout_s):
-        yield
+    from ingest.s3_lease import S3Lease
+
+    if client is None:
+        import boto3
+
+        client = boto3.session.Session().client("s3")  # read the AWS settings now
+    if not supports_conditional_writes(client):
+        # An SDK that predates S3 conditional requests would drop the condition's meaning
+        # (or refuse the parameter mid-run): say so before touching the LAKE.
+        raise LakeBusyError(
+            f"the AWS SDK here (botocore {botocore_version()}) cannot make S3 conditional "
+            "writes and deletes, which the LAKE lock needs: use boto3/botocore released "
+            "after November 2024 (in AWS Lambda: bundle it or add it as a layer; "
+            "docs/deployment.md)"
+        )
+    bucket, _, prefix = lake.where.root.partition("/")
+    lease = S3Lease(client, bucket, f"{prefix}/_lock" if prefix else "_lock", lease_s=LEASE_S)
+    lease.acquire(timeout_s)
+    try:
+        yield lease
+    finally:
+        lease.release()
 
 
 def supports_conditional_writes(client: Any) -> bool:
-    """Whether this client's service model knows ``PutObject``'s ``If-None-Match``."""
+    """Whether this client's service model knows every condition the lease uses:
+    ``If-None-Match`` and ``If-Match`` on ``PutObject``, ``If-Match`` on ``DeleteObject``."""
     from botocore.model import OperationNotFoundError
 
     try:
-        members = client.meta.service_model.operation_model("PutObject").input_shape.members
+        model = client.meta.service_model
+        put = model.operation_model("PutObject").input_shape.members
+        delete = model.operation_model("DeleteObject").input_shape.members
     except OperationNotFoundError:
         return False
-    return "IfNoneMatch" in members
+    return {"IfNoneMatch", "IfMatch"} <= set(put) and "IfMatch" in delete
 
 
 def botocore_version() -> str:
     import botocore
 
     return str(botocore.__version__)
-
-
-@contextlib.contextmanager
-def _s3_lease(lake: Lake, timeout_s: float) -> Iterator[None]:
-    """An S3 LAKE: a ``_lock`` object created only if absent (conditional PUT). A holder
-    that dies leaves it behind, so a lock older than ``LEASE_S`` is taken over."""
-    import boto3
-    from botocore.exceptions import ClientError
-
-    bucket, _, prefix = lake.where.root.partition("/")
-    key = f"{prefix}/_lock" if prefix else "_lock"
-    client = boto3.session.Session().client("s3")  # read the AWS settings now, not at import
-    if not supports_conditional_writes(client):
-        # An SDK that predates S3 conditional writes would drop the condition's meaning (or
-        # refuse the parameter mid-run): say so before touching the LAKE.
-        raise LakeBusyError(
-            f"the AWS SDK here (botocore {botocore_version()}) cannot make S3 conditional "
-            "writes, which the LAKE lock needs: use boto3/botocore released after August 2024 "
-            "(in AWS Lambda: bundle it or add it as a layer; docs/deployment.md)"
-        )
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            client.put_object(
-                Bucket=bucket, Key=key, Body=str(time.time()).encode(), IfNoneMatch="*"
-            )
-            break
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code not in ("PreconditionFailed", "ConditionalRequestConflict"):
-                raise
-            try:
-                held_since = float(client.get_object(Bucket=bucket, Key=key)["Body"].read())
-            except (ClientError, ValueError):
-                held_since = time.time()
-            if time.time() - held_since > LEASE_S:
-                client.delete_object(Bucket=bucket, Key=key)
-                continue
-            if time.monotonic() >= deadline:
-                raise LakeBusyError(f"{lake.uri} is held by another ingest") from None
-            time.sleep(1.0)
-    try:
-        yield
-    finally:
-        client.delete_object(Bucket=bucket, Key=key)

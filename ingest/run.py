@@ -13,6 +13,7 @@ gain the responder's fields once per stage rather than once per object
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,14 +30,16 @@ from ingest.formats.cloudfront import (
 )
 from ingest.formats.responder_logs import read_json_lines
 from ingest.lake import Lake, RunManifest, new_run_id
-from ingest.locking import lake_lock
+from ingest.locking import Hold, LakeBusyError, lake_lock
 from ingest.origin_join import OriginIndex
 from ingest.reader import Opened, TruncatedObjectError, lines, read_all, sniff
 from ingest.rows import ObjectRows
 from ingest.schema import TABLES
 from ingest.sources import SourceObject
+from ingest.storage import StorageError
 
 MAX_BUFFERED_ROWS = 200_000
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,6 +59,7 @@ class IngestReport:
     runs: list[str] = field(default_factory=list)
     rolled_forward: int = 0
     rolled_back: int = 0
+    manifests_folded: int = 0  # runs moved from their manifest into the manifest index
 
 
 def read_object(
@@ -230,13 +234,16 @@ class _Run:
         self.stage()
         self._wait()
 
-    def finish(self) -> str | None:
+    def finish(self, confirm: Callable[[], None] = lambda: None) -> str | None:
+        """Commit and publish; ``confirm`` raises if this process no longer owns the LAKE
+        (an S3 lease taken over), and then nothing is committed."""
         try:
             if not self.manifest.sources:
                 return None
             self.flush()
         finally:
             self._writer.shutdown()
+        confirm()
         self.lake.commit(self.manifest)
         self.lake.publish(self.manifest)
         return self.manifest.run_id
@@ -249,8 +256,8 @@ def ingest(
     *,
     on_object: Callable[[SourceReport], None] | None = None,
 ) -> IngestReport:
-    with lake_lock(lake):
-        return _ingest(objects, lake, clock, on_object)
+    with lake_lock(lake) as hold:
+        return _ingest(objects, lake, clock, on_object, hold)
 
 
 def _ingest(
@@ -258,10 +265,12 @@ def _ingest(
     lake: Lake,
     clock: Callable[[], datetime],
     on_object: Callable[[SourceReport], None] | None,
+    hold: Hold,
 ) -> IngestReport:
     report = IngestReport()
     report.rolled_forward, report.rolled_back = lake.recover()
-    known = lake.ingested_keys()
+    objects = list(objects)
+    known = lake.ingested([key for source in objects for key in source.lookup_keys])
     run = _Run(lake, clock())
     requests = StemTable()  # each distinct OCSP GET string is decoded once per run
     small_cdn: list[tuple[SourceObject, Opened]] = []  # waiting to be read together
@@ -284,7 +293,7 @@ def _ingest(
         small_cdn.clear()
 
     for source in objects:
-        if source.key in known:
+        if any(key in known for key in source.lookup_keys):
             report.already_ingested += 1
             continue
         try:
@@ -304,7 +313,19 @@ def _ingest(
         except FileNotFoundError:
             done(source, None)
     read_small_cdn()
-    finished = run.finish()
+    finished = run.finish(hold.confirm)
     if finished:
         report.runs.append(finished)
+        report.manifests_folded = _fold_manifests(lake, hold)
     return report
+
+
+def _fold_manifests(lake: Lake, hold: Hold) -> int:
+    """Fold manifests into the index once enough have piled up (ingest/manifests.py).
+    The run is committed and published by now: a fold that fails leaves every run
+    recorded, and the next ingest folds again, so it is reported, not raised."""
+    try:
+        return lake.compact_manifests(confirm=hold.confirm)
+    except (StorageError, OSError, LakeBusyError) as exc:
+        log.warning("manifest compaction failed, the next ingest tries again: %s", exc)
+        return 0
