@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results import machine, record  # noqa: E402
 from ingest.lake import Lake, RunManifest, new_run_id  # noqa: E402
 from ingest.run import ingest  # noqa: E402
 from ingest.sources import SourceObject  # noqa: E402
@@ -62,6 +63,22 @@ def new_object(raw: Path, index: int) -> SourceObject:
     return SourceObject(str(path.resolve()), stat.st_size, str(stat.st_mtime_ns))
 
 
+def _lake_at(work: Path, name: str, bucket: str | None) -> Lake:
+    if bucket is not None:
+        return Lake.at(f"s3://{bucket}/{name}")
+    return Lake.at(str(work / name))
+
+
+def _ingest_times(lake: Lake, raw: Path, first: int, count: int) -> list[tuple[float, int]]:
+    """Seconds of each of ``count`` ingests of one new object, and the runs each folded."""
+    times = []
+    for index in range(first, first + count):
+        started = time.perf_counter()
+        report = ingest([new_object(raw, index)], lake, now)
+        times.append((time.perf_counter() - started, getattr(report, "manifests_folded", 0)))
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=1500)
@@ -72,6 +89,7 @@ def main() -> None:
         raw = Path(work) / "raw"
         raw.mkdir()
         server = None
+        bucket = None
         if args.s3:
             import boto3
             from moto.server import ThreadedMotoServer
@@ -88,20 +106,40 @@ def main() -> None:
             )
             bucket = f"bench-{uuid.uuid4().hex[:8]}"
             boto3.session.Session().client("s3").create_bucket(Bucket=bucket)
-            lake = Lake.at(f"s3://{bucket}/lake")
-        else:
-            lake = Lake.at(str(Path(work) / "lake"))
+        # The peer: the same ingests into a LAKE with no history.
+        fresh = _ingest_times(_lake_at(Path(work), "fresh", bucket), raw, 0, args.ingests)
+        lake = _lake_at(Path(work), "lake", bucket)
         started = time.perf_counter()
         past_runs(lake, args.runs)
         print(f"{args.runs} runs committed in {time.perf_counter() - started:.1f} s")
-        for index in range(args.ingests):
-            started = time.perf_counter()
-            report = ingest([new_object(raw, index)], lake, now)
-            elapsed = time.perf_counter() - started
-            folded = getattr(report, "manifests_folded", 0)
-            print(f"ingest {index + 1}: {elapsed:.3f} s (runs folded: {folded})")
+        aged = _ingest_times(lake, raw, args.ingests, args.ingests)
         if server is not None:
             server.stop()
+    for index, ((peer, _), (seconds, folded)) in enumerate(zip(fresh, aged, strict=True)):
+        print(f"ingest {index + 1}: {seconds:.3f} s, empty LAKE {peer:.3f} s (folded {folded})")
+    later = [seconds for seconds, _ in aged[1:]] or [aged[0][0]]
+    peer_later = [seconds for seconds, _ in fresh[1:]] or [fresh[0][0]]
+    extra = max(later) - max(peer_later)  # what the history costs each ingest
+    limit = 1.0 if args.s3 else 0.1
+    where = "moto S3 on 127.0.0.1" if args.s3 else "local folder"
+    rows = "\n".join(
+        f"| {index + 1} | {seconds:.3f} | {folded} | {peer:.3f} |"
+        for index, ((peer, _), (seconds, folded)) in enumerate(zip(fresh, aged, strict=True))
+    )
+    record(
+        f"### Ingest after {args.runs:,} runs (manifest index), {where}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
+        f"- machine: {machine()}\n"
+        f"- command: `python bench/manifest_bench.py --runs {args.runs}"
+        f"{' --s3' if args.s3 else ''}` (one new small object per ingest)\n\n"
+        "| ingest | seconds with history | runs folded | seconds, empty LAKE (peer) |\n"
+        "|---:|---:|---:|---:|\n"
+        f"{rows}\n\n"
+        f"- after the fold (ingest 1, once), {args.runs:,} runs of history add {extra:.3f} s "
+        f"to an ingest against the empty LAKE in the same run (limit {limit} s, so that "
+        f"`certsight run`'s ingest every minute does not grow with history): "
+        f"{'met' if extra <= limit else 'NOT met'}\n"
+    )
 
 
 if __name__ == "__main__":
