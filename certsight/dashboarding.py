@@ -3,31 +3,34 @@
 Without sign-in the dashboards show who relies on whom to anyone who can reach them, so
 they bind to loopback only; a wider address needs OIDC (``[dashboard.oidc]``) or an
 explicit ``--no-auth``. Streamlit runs as a child process (it owns its event loop and
-signal handling); this module builds its command line, its environment and its
-secrets, nothing else. The child never reads certsight.toml: it receives the validated
-``[dashboard]`` and ``[privacy]`` tables as JSON in ``CERTSIGHT_DASHBOARD_SETTINGS`` and
-the home in ``CERTSIGHT_HOME`` (``dashboards/settings.py`` reads both); the OIDC
-secrets go to Streamlit's secrets file only, readable by this user, removed on stop.
+signal handling); this module checks the settings and builds its command line and its
+environment, nothing else. The child never reads certsight.toml: it receives the
+validated ``[dashboard]`` and ``[privacy]`` tables as JSON in
+``CERTSIGHT_DASHBOARD_SETTINGS`` and the home in ``CERTSIGHT_HOME``
+(``dashboards/settings.py`` reads both). The OIDC secrets stay in the environment
+variables the operator set: ``dashboards/serve.py`` hands them to Streamlit in memory,
+so no secrets file exists to outlive a SIGKILL.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import os
 import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 from certsight.settings import HOME_ENV, CertsightSettings, Home
 from dashboards.access import streamlit_auth_secrets
-from dashboards.settings import DashboardSection
+from dashboards.settings import DashboardSection, is_loopback
 
 APP = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
-SECRETS_FILE = Path(".certsight") / "streamlit-secrets.toml"
+SERVE_MODULE = "dashboards.serve"  # `streamlit run` with the sign-in secrets in memory
+LEGACY_SECRETS_FILE = Path(".certsight") / "streamlit-secrets.toml"
+"""Where earlier versions wrote Streamlit's secrets; one a SIGKILL left behind goes at the
+next start."""
 DEFAULT_PORT = 8501
 
 
@@ -41,15 +44,6 @@ class Launch:
     env: dict[str, str]
     url: str
     signed_in: bool
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_exposure(host: str, settings: DashboardSection, *, no_auth: bool) -> None:
@@ -75,50 +69,69 @@ def check_port(host: str, port: int) -> None:
             ) from exc
 
 
-def _toml_table(name: str, values: dict[str, str]) -> str:
-    # JSON string escapes are valid TOML basic-string escapes.
-    return f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+def check_sign_in(host: str, settings: CertsightSettings) -> None:
+    """With ``[dashboard.oidc]``: the secrets its variables name are set and long enough
+    (``dashboards.access``), and the browser is not sent back to a loopback address while
+    the dashboards listen for other machines. The model has already refused a redirect
+    URI that is neither https nor on loopback."""
+    oidc = settings.dashboard.oidc
+    if oidc is None:
+        return
+    try:
+        streamlit_auth_secrets(oidc, settings.environment.variables)
+    except ValueError as exc:
+        raise DashboardConfigError(str(exc)) from exc
+    back_to = urlsplit(oidc.redirect_uri).hostname or ""
+    if is_loopback(back_to) and not is_loopback(host):
+        raise DashboardConfigError(
+            f"[dashboard.oidc] redirect_uri {oidc.redirect_uri} is on loopback but the "
+            f"dashboards listen on {host}: users of other machines would be sent back to "
+            "their own machine after signing in. Use the https address they reach the "
+            "dashboards at."
+        )
+
+
+def exposure_warning(
+    host: str, port: int, settings: DashboardSection, *, no_auth: bool
+) -> str | None:
+    """The warning for serving beyond loopback without sign-in, one ``WARNING`` line per
+    line so that none of it is lost in a log; None when there is nothing to warn of."""
+    if is_loopback(host) or settings.oidc is not None or not no_auth:
+        return None
+    return "\n".join(
+        f"WARNING: {line}"
+        for line in (
+            f"the dashboards are served on {host}:{port} WITHOUT SIGN-IN (--no-auth).",
+            "Anyone who can reach that port sees every audience's pages (PKI, cyber "
+            "defence, management),",
+            "raw client IP addresses included: the cyber-defence pages show them, "
+            "pseudonyms cover only the management pages and exports.",
+            "Only do this behind a proxy that authenticates users; otherwise configure "
+            "[dashboard.oidc] (docs/dashboards.md).",
+        )
+    )
 
 
 def remove_secrets(home: Home) -> None:
-    """The secrets file lives only while the dashboards run."""
-    (home.root / SECRETS_FILE).unlink(missing_ok=True)
-
-
-def write_secrets(home: Home, settings: CertsightSettings) -> Path | None:
-    """Streamlit's ``[auth]`` secrets, from the environment variables the settings name,
-    readable by this user only, or None without OIDC (a file left by an earlier
-    configuration is removed)."""
-    oidc = settings.dashboard.oidc
-    if oidc is None:
-        remove_secrets(home)
-        return None
-    try:
-        auth = streamlit_auth_secrets(oidc, settings.environment.variables)
-    except ValueError as exc:
-        raise DashboardConfigError(str(exc)) from exc
-    path = home.root / SECRETS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(_toml_table("auth", auth))
-        handle.write(_toml_table("auth.client_kwargs", {"scope": oidc.scope}))
-    return path
+    """Remove the secrets file an earlier version wrote (and a SIGKILL left behind).
+    This version writes none."""
+    (home.root / LEGACY_SECRETS_FILE).unlink(missing_ok=True)
 
 
 def prepare(
     home: Home, host: str, port: int, *, no_auth: bool, settings: CertsightSettings | None = None
 ) -> Launch:
-    """The command line and environment of the Streamlit child; ``settings`` are read
-    from the home when the caller has not read them already."""
+    """The command line and environment of the Streamlit child, once the settings are
+    checked (``DashboardConfigError`` otherwise); ``settings`` are read from the home
+    when the caller has not read them already."""
     settings = settings or CertsightSettings.load(home)
     check_exposure(host, settings.dashboard, no_auth=no_auth)
-    secrets = write_secrets(home, settings)
+    check_sign_in(host, settings)
+    remove_secrets(home)
     argv = [
         sys.executable,
         "-m",
-        "streamlit",
+        SERVE_MODULE,
         "run",
         str(APP),
         "--server.address",
@@ -140,8 +153,6 @@ def prepare(
         "--theme.base",
         "light",
     ]
-    if secrets is not None:
-        argv += ["--secrets.files", str(secrets)]
     env = {
         **settings.environment.variables,  # PATH, the pseudonym key, proxies, as given
         **settings.dashboards().environment(),

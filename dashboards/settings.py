@@ -11,8 +11,8 @@ root model). The parent hands the child two environment variables:
   Streamlit's AppTest): the defaults, no sign-in and pseudonyms on.
 
 Secrets never travel in either: the file names the environment variables that hold
-them, and the OIDC ones reach Streamlit through its secrets file (written 0600 by
-``certsight dashboard`` and removed when it stops).
+them. The child inherits those variables, and ``dashboards/serve.py`` hands the OIDC
+ones to Streamlit in memory before its server starts: no secrets file is written.
 
 ```toml
 [dashboard.oidc]                  # omit the table: no sign-in, loopback only
@@ -33,15 +33,20 @@ management = ["it-leadership"]
 pseudonymise_management = true    # client IPs on the management pages
 pseudonymise_exports = true       # client IPs in CSV downloads and reports
 key_env = "CERTSIGHT_PSEUDONYM_KEY"   # else a key kept in HOME/.certsight/pseudonym.key
+client_address_days = 90          # then the LAKE's client addresses become pseudonyms
+raw_days = 30                     # RAW objects kept after they were ingested
+lake_days = 400                   # traffic partitions kept (omit: kept for ever)
 ```
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -50,6 +55,8 @@ from pydantic import (
     ConfigDict,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -83,9 +90,41 @@ def _groups(value: Any) -> Any:
     return tuple(value)
 
 
-def _https(url: str) -> str:
-    if not url.startswith("https://"):
-        raise ValueError("must be an https:// URL")
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address, IPv6 with or without brackets) is this
+    machine only: ``localhost`` or a loopback address."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _secure_url(url: str) -> str:
+    """https, or http to this machine only. Plain http elsewhere would carry the
+    authorization code and the tokens in clear; on loopback nothing leaves the machine
+    (RFC 8252 section 7.3 allows it for the same reason), which is how a provider and
+    a dashboard on one machine, and the tests, sign in."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
+        return url
+    raise ValueError(
+        "must be an https:// URL (http:// only on loopback: 127.0.0.1, ::1, localhost)"
+    )
+
+
+def _callback(url: str) -> str:
+    """Streamlit serves the end of the sign-in at ``/oauth2callback`` and nowhere else,
+    and sends the browser back there after sign-out."""
+    if not urlsplit(url).path.endswith("/oauth2callback"):
+        raise ValueError(
+            "must end in /oauth2callback (Streamlit's sign-in callback), e.g. "
+            "https://certsight.corp.example/oauth2callback"
+        )
     return url
 
 
@@ -94,14 +133,21 @@ class OidcSettings(BaseModel):
 
     model_config = _CONFIG
 
-    server_metadata_url: Annotated[Text, AfterValidator(_https)]
+    server_metadata_url: Annotated[Text, AfterValidator(_secure_url)]
     client_id: Text
-    redirect_uri: Text
+    # Where the provider sends the browser back: https, or http on loopback only.
+    redirect_uri: Annotated[Text, AfterValidator(_secure_url), AfterValidator(_callback)]
     # The names of the variables holding the secrets, not secrets.
     client_secret_env: Text = "CERTSIGHT_OIDC_CLIENT_SECRET"  # noqa: S105
     cookie_secret_env: Text = "CERTSIGHT_DASHBOARD_COOKIE_SECRET"  # noqa: S105
     groups_claim: Text = "groups"
     scope: Text = "openid profile email"  # some providers send groups only for a scope
+
+
+def _days(value: int) -> int:
+    if not 1 <= value <= 36_500:
+        raise ValueError(f"must be between 1 and 36500 days, not {value}")
+    return value
 
 
 class PrivacySettings(BaseModel):
@@ -112,6 +158,27 @@ class PrivacySettings(BaseModel):
     pseudonymise_management: bool = True
     pseudonymise_exports: bool = True
     key_env: Text = "CERTSIGHT_PSEUDONYM_KEY"
+    # Retention (``certsight lake retain``, daily under ``certsight run``; docs/lake.md).
+    client_address_days: Annotated[int, AfterValidator(_days)] = 90
+    accept_raw_beyond_address_limit: bool = False
+    raw_days: Annotated[int, AfterValidator(_days)] = 30
+    lake_days: Annotated[int, AfterValidator(_days)] | None = None  # None: for ever
+
+    @field_validator("raw_days")
+    @classmethod
+    def _raw_within_address_limit(cls, value: int, info: ValidationInfo) -> int:
+        """RAW objects hold the addresses as logged: kept longer than the LAKE keeps
+        addresses, they would outlive the limit unless someone chose that knowingly."""
+        limit = info.data.get("client_address_days")
+        if limit is not None and value > limit and not info.data.get(
+            "accept_raw_beyond_address_limit"
+        ):
+            raise ValueError(
+                f"{value} keeps RAW objects, which hold client addresses as logged, longer "
+                f"than client_address_days ({limit}): lower it, or set "
+                "accept_raw_beyond_address_limit = true to keep them knowingly"
+            )
+        return value
 
 
 class DashboardSection(BaseModel):

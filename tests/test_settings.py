@@ -261,7 +261,7 @@ def test_environment_locations_and_limits() -> None:
 def test_dashboard_settings_round_trip_through_the_child_environment(tmp_path: Path) -> None:
     environ = {
         "CERTSIGHT_OIDC_CLIENT_SECRET": "client-s3cret",
-        "CERTSIGHT_DASHBOARD_COOKIE_SECRET": "cookie-s3cret",
+        "CERTSIGHT_DASHBOARD_COOKIE_SECRET": "cookie-s3cret-" + "x" * 32,
         "PATH": "/usr/bin",
     }
     document = {**SIGNED_IN, "privacy": {"pseudonymise_exports": False, "key_env": "MY_KEY"}}
@@ -278,7 +278,8 @@ def test_dashboard_settings_round_trip_through_the_child_environment(tmp_path: P
         channel = launch.env[SETTINGS_ENV]
         assert "s3cret" not in channel  # names of variables travel, never their values
         assert json.loads(channel)["oidc"]["client_secret_env"] == "CERTSIGHT_OIDC_CLIENT_SECRET"
-        assert "--secrets.files" in launch.argv  # the secrets go to the 0600 file instead
+        assert "--secrets.files" not in launch.argv  # the child reads its own environment
+        assert not any("s3cret" in arg for arg in launch.argv)
         assert launch.env["PATH"] == "/usr/bin"
     finally:
         remove_secrets(home)

@@ -22,26 +22,23 @@ from certsight.settings import CertsightSettings, Home
 def dashboard(home: Home, host: str, port: int, no_auth: bool) -> None:
     """The dashboards for the PKI team, cyber defence and management (Streamlit)."""
     from certsight.dashboarding import (
-        check_exposure,
         check_port,
+        exposure_warning,
         prepare,
-        remove_secrets,
         start,
         stop,
     )
 
     settings = CertsightSettings.load(home)
-    check_exposure(host, settings.dashboard, no_auth=no_auth)  # before anything else
-    check_port(host, port)
+    # Every setting is checked before anything listens: a refusal exits 1 with its reason.
     launch = prepare(home, host, port, no_auth=no_auth, settings=settings)
+    warning = exposure_warning(host, port, settings.dashboard, no_auth=no_auth)
+    if warning is not None:
+        errors.print(warning, style="bold red", markup=False, highlight=False, soft_wrap=True)
+    check_port(host, port)
     if launch.signed_in:
         console.print("sign-in: OIDC; each user sees the audiences their groups map to")
-    elif no_auth and host != "127.0.0.1":
-        errors.print(
-            f"[yellow]warning:[/] serving {host} without sign-in (--no-auth): anyone who can "
-            "reach it sees who relies on whom"
-        )
-    else:
+    elif warning is None:
         console.print("no sign-in configured: listening on loopback only, for this machine")
     if not home.warehouse.exists():
         console.print(f"no warehouse yet at {home.warehouse}: pages say so until a build")
@@ -58,6 +55,5 @@ def dashboard(home: Home, host: str, port: int, no_auth: bool) -> None:
         return
     finally:
         stop(process)  # never leave Streamlit running without its parent
-        remove_secrets(home)
     if code:
         raise SystemExit(code)

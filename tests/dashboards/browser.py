@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from importlib.util import find_spec
@@ -143,11 +143,21 @@ def _group_alive(group: int) -> bool:
     return True
 
 
-def start_dashboard(home: Path, log: Path, *, timeout: float = HEALTH_TIMEOUT) -> Dashboard:
-    """``certsight dashboard --home HOME`` on a free loopback port, once it is healthy."""
-    port = free_port()
+def start_dashboard(
+    home: Path,
+    log: Path,
+    *,
+    timeout: float = HEALTH_TIMEOUT,
+    port: int | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Dashboard:
+    """``certsight dashboard --home HOME`` on a loopback port (a free one unless given),
+    once it is healthy; ``environ`` adds to this process's environment (the sign-in
+    secrets, for instance)."""
+    port = port or free_port()
     certsight = Path(sys.executable).parent / "certsight"
     env = {k: v for k, v in os.environ.items() if k != "CERTSIGHT_WAREHOUSE"}  # the home's
+    env.update(environ or {})
     argv = [str(certsight), "dashboard", "--home", str(home)]
     argv += ["--host", "127.0.0.1", "--port", str(port)]
     log.parent.mkdir(parents=True, exist_ok=True)

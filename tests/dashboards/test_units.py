@@ -13,13 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from certsight.cli import main
-from certsight.dashboarding import (
-    DashboardConfigError,
-    check_exposure,
-    prepare,
-    remove_secrets,
-    write_secrets,
-)
+from certsight.dashboarding import DashboardConfigError, check_exposure, prepare
 from certsight.settings import CertsightSettings, Home, SettingsError
 from dashboards import queries
 from dashboards.access import audiences_for, groups_of, streamlit_auth_secrets
@@ -117,26 +111,9 @@ def test_streamlit_secrets_come_from_the_environment_never_the_file(tmp_path: Pa
     assert settings.oidc is not None
     with pytest.raises(ValueError, match="CERTSIGHT_OIDC_CLIENT_SECRET"):
         streamlit_auth_secrets(settings.oidc, {})
-    env = {"CERTSIGHT_OIDC_CLIENT_SECRET": "s3cr3t", "CERTSIGHT_DASHBOARD_COOKIE_SECRET": "c"}
+    env = {"CERTSIGHT_OIDC_CLIENT_SECRET": "s3cr3t", "CERTSIGHT_DASHBOARD_COOKIE_SECRET": "c" * 32}
     auth = streamlit_auth_secrets(settings.oidc, env)
     assert auth["client_secret"] == "s3cr3t" and auth["client_id"] == "certsight"
-
-
-def test_secrets_file_is_private(tmp_path: Path) -> None:
-    environ = {"CERTSIGHT_OIDC_CLIENT_SECRET": 'se"cret', "CERTSIGHT_DASHBOARD_COOKIE_SECRET": "c"}
-    settings = CertsightSettings.parse(
-        {"dashboard": {"oidc": OIDC, "audiences": {"pki": ["p"]}}}, environ=environ
-    )
-    path = write_secrets(Home(tmp_path), settings)
-    assert path is not None
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    import tomllib
-
-    auth = tomllib.loads(path.read_text())["auth"]
-    assert auth["client_secret"] == 'se"cret'
-    assert auth["client_kwargs"]["scope"] == "openid profile email"
-    remove_secrets(Home(tmp_path))
-    assert not path.exists()
 
 
 def test_exposure_rules() -> None:

@@ -1,0 +1,49 @@
+"""``python -m dashboards.serve run APP [streamlit options]``: ``streamlit run`` with the
+sign-in secrets handed to Streamlit in memory instead of a secrets file.
+
+Why: ``st.login`` reads its ``[auth]`` table (client secret, cookie secret) from
+``st.secrets``, which Streamlit fills from ``secrets.toml`` files. A file written for
+each start outlives a SIGKILL of the process that would have removed it, and then sits
+on disk with the secrets in it. Here the table is built from the environment variables
+``[dashboard.oidc]`` names (the ones ``certsight dashboard`` has already checked and
+that this process inherits) and merged into ``st.secrets`` before Streamlit's server
+starts, as ``st.App(secrets=...)`` does. With the secrets already loaded, Streamlit never
+reads nor watches a secrets file, so none can enable or alter sign-in either. Without
+``[dashboard.oidc]`` this is exactly ``streamlit`` (``python -m streamlit``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dashboards.access import streamlit_auth_secrets
+from dashboards.settings import current_settings
+
+
+def sign_in_secrets(environ: Mapping[str, str]) -> dict[str, dict[str, Any]] | None:
+    """The secrets Streamlit needs for this process's settings: ``{"auth": ...}``, or
+    None without sign-in. Raises ``ValueError`` naming a missing or short secret."""
+    oidc = current_settings(environ).oidc
+    if oidc is None:
+        return None
+    return {"auth": streamlit_auth_secrets(oidc, environ)}
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> None:
+    import streamlit as st
+    from streamlit.web.cli import main as streamlit_main
+
+    try:
+        secrets = sign_in_secrets(environ)
+    except ValueError as exc:  # DashboardSettingsError too; `certsight dashboard` checked first
+        raise SystemExit(f"certsight dashboards: {exc}") from None
+    if secrets is not None:
+        st.secrets.merge_programmatic_secrets(secrets)
+    streamlit_main(args=list(sys.argv[1:] if argv is None else argv), prog_name="streamlit")
+
+
+if __name__ == "__main__":
+    main()
