@@ -14,6 +14,7 @@ so no secrets file exists to outlive a SIGKILL.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -165,8 +166,11 @@ def prepare(
 
 def start(launch: Launch, *, output: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
     """Streamlit's own output goes to ``output`` (default: this process's)."""
+    from dashboards.serve import PARENT_ENV
+
+    env = {**launch.env, PARENT_ENV: str(os.getpid())}  # it stops when we die (serve.py)
     return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        launch.argv, env=launch.env, stdout=output, stderr=subprocess.STDOUT if output else None
+        launch.argv, env=env, stdout=output, stderr=subprocess.STDOUT if output else None
     )
 
 

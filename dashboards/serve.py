@@ -14,7 +14,9 @@ reads nor watches a secrets file, so none can enable or alter sign-in either. Wi
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,7 +34,27 @@ def sign_in_secrets(environ: Mapping[str, str]) -> dict[str, dict[str, Any]] | N
     return {"auth": streamlit_auth_secrets(oidc, environ)}
 
 
+PARENT_ENV = "CERTSIGHT_DASHBOARD_PARENT"
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(environ: Mapping[str, str]) -> None:
+    """On Linux, be sent SIGTERM when the certsight process that started us dies, even
+    by SIGKILL, so that no orphaned Streamlit keeps the port (and the data) open. The
+    parent's pid in ``PARENT_ENV`` closes the race of a parent that died before the
+    request was made."""
+    expected = environ.get(PARENT_ENV, "")
+    if not sys.platform.startswith("linux") or not expected.isdigit():
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return  # not allowed here (a seccomp profile): the parent's stop() still applies
+    if os.getppid() != int(expected):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> None:
+    die_with_parent(environ)
     import streamlit as st
     from streamlit.web.cli import main as streamlit_main
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import gzip
+import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from ingest.storage import open_binary
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ingest.storage import open_binary, open_random_access
 
 GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
 
 
 class TruncatedObjectError(Exception):
@@ -23,7 +29,9 @@ class TruncatedObjectError(Exception):
 
 @dataclass(frozen=True)
 class Opened:
-    format: str  # json-lines, cloudfront, pem, der, empty, corrupt, unknown
+    # json-lines, cloudfront (any of its layouts: cloudfront_layout), pem, der, empty,
+    # corrupt or unknown
+    format: str
     compressed: bool
 
 
@@ -48,14 +56,97 @@ def sniff(uri: str) -> Opened:
     if not text:
         return Opened("empty", compressed)
     if text.startswith(b"{"):
-        return Opened("json-lines", compressed)
+        names = _first_record_keys(uri, compressed)
+        kind = "cloudfront" if names is not None and is_cloudfront(names) else "json-lines"
+        return Opened(kind, compressed)
     if text.startswith((b"#Version", b"#Fields")):
         return Opened("cloudfront", compressed)
+    if head.startswith(PARQUET_MAGIC):
+        columns = None if compressed else _parquet_columns(uri)
+        return Opened("cloudfront" if columns and is_cloudfront(columns) else "unknown", compressed)
     if text.startswith(b"-----BEGIN"):
         return Opened("pem", compressed)
     if head[:1] == b"\x30":
         return Opened("der", compressed)
     return Opened("unknown", compressed)
+
+
+def cloudfront_layout(uri: str, compressed: bool) -> str:
+    """How an object :func:`sniff` called ``cloudfront`` is laid out: ``w3c`` (legacy
+    logs, and v2's W3C output), ``json`` or ``parquet`` (standard logging v2)."""
+    head, _ = _head(uri)
+    text = (head or b"").lstrip()
+    if text.startswith(b"{"):
+        return "json"
+    return "parquet" if text.startswith(PARQUET_MAGIC) else "w3c"
+
+
+def cloudfront_key(name: str) -> str:
+    """One spelling for a CloudFront field, whichever output names it: the W3C and JSON
+    ``cs(User-Agent)``, the real-time ``cs-user-agent`` and Parquet's ``cs_user_agent``
+    are all ``cs_user_agent``; ``timestamp(ms)`` is ``timestamp_ms``."""
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
+# Fields only CloudFront logs carry (in cloudfront_key's spelling); an object with three
+# or more of them, and no responder record's ``log`` kind, is a CloudFront log. Three:
+# any selection certsight can read has cs-method, cs-uri-stem and sc-status.
+_CLOUDFRONT_KEYS = frozenset(
+    {
+        "date",
+        "time",
+        "timestamp_ms",
+        "x_edge_location",
+        "c_ip",
+        "cs_method",
+        "cs_host",
+        "cs_uri_stem",
+        "sc_status",
+        "sc_bytes",
+        "cs_user_agent",
+        "x_edge_result_type",
+        "x_edge_request_id",
+        "x_host_header",
+        "time_taken",
+    }
+)
+
+
+def is_cloudfront(names: Iterable[str]) -> bool:
+    """Do these record keys or column names make a CloudFront log?"""
+    keys = {cloudfront_key(name) for name in names}
+    return "log" not in keys and len(keys & _CLOUDFRONT_KEYS) >= 3
+
+
+FIRST_RECORD_LIMIT = 1 << 20  # a JSON record longer than this is not a log record
+
+
+def _first_record_keys(uri: str, compressed: bool) -> list[str] | None:
+    """The keys of the first record of a JSON-lines object; None when its first
+    non-blank line is not a JSON object (the responder-log reader says why)."""
+    try:
+        with open_binary(uri) as raw, decompressed(raw, compressed) as handle:
+            line = b""
+            while not line.strip():
+                line = handle.readline(FIRST_RECORD_LIMIT)
+                if not line:
+                    return None
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+        return None
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return list(record) if isinstance(record, dict) else None
+
+
+def _parquet_columns(uri: str) -> list[str] | None:
+    """The column names in a Parquet object's footer; None when there is no readable one."""
+    try:
+        with open_random_access(uri) as handle:
+            return list(pq.read_schema(handle).names)
+    except (pa.ArrowException, OSError):
+        return None
 
 
 def decompressed(raw: IO[bytes], compressed: bool) -> IO[bytes]:

@@ -8,6 +8,7 @@ pyarrow does not read the endpoint variables itself, so they are passed on here.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,14 +60,24 @@ def location(uri: str) -> Location:
 
 
 def open_binary(uri: str) -> IO[bytes]:
-    """Read an object by URI, locally or from S3."""
+    """Read an object by URI, locally or from S3. The S3 stream is buffered: pyarrow's
+    input stream has no ``readline``, and readers take a plain object line by line."""
     if uri.startswith("s3://"):
-        stream: IO[bytes] = s3_filesystem().open_input_stream(
+        stream = s3_filesystem().open_input_stream(
             uri.removeprefix("s3://"),
             compression=None,  # bytes as stored; we sniff gzip
         )
-        return stream
+        return io.BufferedReader(stream)
     return open(uri, "rb")
+
+
+def open_random_access(uri: str) -> pa.NativeFile:
+    """An object that can be read at any offset, locally or from S3 (by ranged GETs):
+    a Parquet reader needs the footer first and then only the row groups it reads."""
+    if uri.startswith("s3://"):
+        handle: pa.NativeFile = s3_filesystem().open_input_file(uri.removeprefix("s3://"))
+        return handle
+    return pa.OSFile(uri, "rb")
 
 
 def open_arrow_stream(uri: str, compressed: bool) -> pa.NativeFile:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,17 @@ def files_holding_secrets(root: Path) -> list[Path]:
     return found
 
 
+def port_frees(port: int, within_s: float = 60.0) -> bool:
+    """Whether nothing answers on ``port`` any more, waiting up to ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return True
+        time.sleep(0.2)
+    return False
+
+
 def test_no_secrets_file_exists_or_survives_a_sigkill(tmp_path: Path) -> None:
     port = free_port()
     home = signed_in_home(tmp_path / "home", ELSEWHERE, port)
@@ -49,6 +62,8 @@ def test_no_secrets_file_exists_or_survives_a_sigkill(tmp_path: Path) -> None:
         dashboard.process.wait()
         assert dashboard.process.returncode == -signal.SIGKILL
         assert files_holding_secrets(home.root) == []  # nothing left to clean up
+        # Streamlit was told to die with its parent (dashboards/serve.py): the port frees.
+        assert port_frees(port), "an orphaned Streamlit still holds the port"
     finally:
         dashboard.stop()  # the orphaned Streamlit: same process group
 

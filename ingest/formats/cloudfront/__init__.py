@@ -13,7 +13,9 @@ The parts: ``fields`` (the field catalogue and the leading header), ``stems`` (w
 each distinct request path means, once per run), ``csv_blocks`` (the fast pyarrow
 block reader and its read-ahead thread), ``exact`` (the line-numbered reader for
 irregular blocks and quarantine), ``rows`` (columns into LAKE rows) and ``reading``
-(one object alone, or small ones together).
+(one object alone, or small ones together). Standard logging v2's JSON and Parquet
+outputs have readers of their own (``v2_json``, ``v2_parquet``) that hand their fields,
+renamed to the legacy names, to the same row builder (``v2_rows``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """Reading CloudFront log objects: one alone (fast reader first, exact reader from the
 first irregular line), or several small ones together, turned into rows in one go.
+Standard logging v2's JSON and Parquet outputs are read by their own readers
+(``v2_json``, ``v2_parquet``), which end in the same row builder.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from ingest.formats.cloudfront.exact import read_exact
 from ingest.formats.cloudfront.fields import REQUIRED, Irregular, leading_header
 from ingest.formats.cloudfront.rows import build_rows
 from ingest.formats.cloudfront.stems import StemTable
+from ingest.formats.cloudfront.v2_json import read_json
+from ingest.formats.cloudfront.v2_parquet import read_parquet
+from ingest.reader import cloudfront_layout
 from ingest.rows import ObjectRows
 
 # Objects smaller than this (as stored), such as hourly logs, are a block or two of CSV:
@@ -35,6 +40,13 @@ def read_cloudfront(
     """pyarrow's CSV reader for clean files (most of them, and fast); the exact reader,
     which knows every line's number, from the first irregular line on. ``size`` (bytes
     as stored, when known) decides whether blocks are read ahead on another thread."""
+    layout = cloudfront_layout(uri, compressed)
+    if layout == "json":
+        read_json(uri, compressed, out, now, requests)
+        return
+    if layout == "parquet":
+        read_parquet(uri, out, now, requests)
+        return
     header_lines, fields = leading_header(uri, compressed)
     delivered = header_lines
     read_ahead = size is None or size >= SMALL_OBJECT
