@@ -50,7 +50,8 @@ def write_enterprise(writer: LakeWriter) -> None:
     writer.issuer(CA, START)
     writer.certificate(CA, "0101", "www.corp", START - 20 * day, 47, sans=www_sans)
     writer.certificate(CA, "0102", "www.corp", START + 6 * day, 47, sans=www_sans)
-    writer.certificate(CA, "0201", "api.corp", START - 30 * day, 47)  # expires on day 17
+    # expires on day 17; a 24-day certificate is overdue for renewal only from day 13
+    writer.certificate(CA, "0201", "api.corp", START - 7 * day, 24)
     writer.certificate(CA, "0301", "pay.corp", START - 10 * day, 47, sans=["pay.corp", "10.20.5.9"])
     writer.certificate(CA, "0401", "old.corp", START - 45 * day, 47, requester="alice")
     writer.revocation(CA, "0101", START + timedelta(days=7), "keyCompromise")

@@ -20,6 +20,8 @@ with findings as (
         'det_expired_certificate_validated',
         'det_fanout_spike',
         'det_volume_anomaly',
+        'det_renewal_not_deployed',
+        'det_expiry_outage_risk',
     ] -%}
     select
         alert_key, detector, severity, first_seen, last_seen, client_ip, server, serial,
