@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from certsight.retaining import aging_for
 from certsight.settings import CertsightSettings, Home
 from ingest.locking import exclusive
 from ingest.schema import TABLES
@@ -60,6 +61,7 @@ def run_build(
         run_tests=run_tests,
         learning_days=learning_days,
         memory_limit=settings.environment.duckdb_memory_limit,
+        address_aging=aging_for(home, settings, lake_uri),
     )
 
     def deliver(sink: str, alerts: Sequence[Alert]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -106,6 +108,10 @@ def summary(report: BuildReport) -> str:
         parts.append(
             "the LAKE holds no data yet: run `certsight ingest` (or `certsight simulate` for a "
             "synthetic enterprise), then build again"
+        )
+    if report.alerts_aged:
+        parts.append(
+            f"{report.alerts_aged} alert(s) past the client-address limit given pseudonyms"
         )
     for sink, count in report.delivered.items():
         parts.append(f"delivered {count} alert(s) to {sink}")

@@ -3,7 +3,8 @@
 Today that is the CA (created if missing), a few demo certificates (one of them
 revoked, so that both answers can be seen), two weeks of simulated enterprise traffic
 (on the first run, with incidents to find), the OCSP and CRL services on 127.0.0.1,
-and every minute: ingest of the logs into the Parquet LAKE, then the warehouse build,
+and every minute: ingest of the logs into the Parquet LAKE (with the retention of
+``[privacy]`` applied at start and once a UTC day), then the warehouse build,
 its detectors and the delivery of new alerts, the reports as periods complete, the
 dashboards on 127.0.0.1:8501, and a live simulated population (simulator.live) sending
 real OCSP GET/POST and CRL requests to the running responder.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import subprocess
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -32,6 +33,8 @@ from certsight.demo_issuance import (
 )
 from certsight.ingesting import ingest_home, summary
 from certsight.reporting import write_due_reports
+from certsight.retaining import changed_anything, retain_home
+from certsight.retaining import summary as retention_summary
 from certsight.serving import crl_updater_process, runtime_config
 from certsight.settings import Home
 from issuance.hierarchy import init_ca
@@ -301,28 +304,54 @@ def _print_guide(home: Home, served: str, dashboard: _Dashboard | None, console:
 
 
 def _ingest_every(home: Home, seconds: float, stop: threading.Event, console: Console) -> None:
-    """RAW -> LAKE -> warehouse in the background while the server runs."""
+    """RAW -> LAKE -> warehouse in the background while the server runs; retention at
+    start and on the first round of each UTC day."""
+    retained_on: date | None = None
     while True:
-        _round(home, console)
+        today = _now().date()
+        if _round(home, console, retain=retained_on != today):
+            retained_on = today
         if stop.wait(seconds):
             return
 
 
-def _round(home: Home, console: Console) -> None:
-    """One ingest and build. A failed round is reported and retried at the next one: the
-    ingest is exactly-once and a failed build leaves the previous warehouse in place."""
+def _round(home: Home, console: Console, *, retain: bool = False) -> bool:
+    """One ingest, retention when asked, and build; True when retention was tried. A
+    failed round is reported and retried at the next one: the ingest is exactly-once and
+    a failed build leaves the previous warehouse in place. A failed retention is tried
+    again the next day (it is safe to repeat) and never holds up the build."""
     try:
         report = ingest_home(home)
         if report.sources:
             console.print(summary(report))
+    except Exception as exc:  # noqa: BLE001 - keep serving; the next round retries
+        console.print(f"[red]ingest failed:[/] {exc}")
+        return False
+    if retain:
+        _retain(home, console)  # before the build, so that this round's build follows it
+    try:
         built = run_build(home, console=console)
         if built.mode != "unchanged":
             console.print(build_summary(built))
     except Exception as exc:  # noqa: BLE001 - keep serving; the next round retries
-        console.print(f"[red]ingest or build failed:[/] {exc}")
-        return
+        console.print(f"[red]build failed:[/] {exc}")
+        return retain
     try:
         for written in write_due_reports(home, now=_now(), console=console):
             console.print(f"report written: {written}")
     except Exception as exc:  # noqa: BLE001 - a report problem must not stop the service
         console.print(f"[red]reports failed:[/] {exc}")
+    return retain
+
+
+def _retain(home: Home, console: Console) -> None:
+    try:
+        retention = retain_home(home, _now())
+    except Exception as exc:  # noqa: BLE001 - the service goes on; tomorrow tries again
+        console.print(
+            f"[red]retention failed[/] (tried again tomorrow, or run `certsight lake retain`): "
+            f"{exc}"
+        )
+        return
+    if changed_anything(retention) or retention.raw.not_ingested:
+        console.print(retention_summary(retention))

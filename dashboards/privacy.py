@@ -9,7 +9,9 @@ gives the same pseudonym everywhere, so exports can still be joined to each othe
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import os
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -19,6 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 KEY_FILE = Path(".certsight") / "pseudonym.key"
+PSEUDONYM_PATTERN = r"client-[0-9a-f]{16}"
+"""What every pseudonym looks like, whole: LAKE retention (``certsight lake retain``)
+replaces only values that do not, so a pseudonym is never pseudonymised again."""
 CLIENT_COLUMNS = ("client_ip",)
 # Identifiers derived from a client address (alert_key is md5 of detector, client and
 # server): as good as the address to anyone who hashes the address space, so they are
@@ -31,6 +36,40 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def pseudonym(address: str, key: bytes) -> str:
     return "client-" + hmac.new(key, address.encode(), sha256).hexdigest()[:16]
+
+
+def is_pseudonym(value: str) -> bool:
+    return _PSEUDONYM.fullmatch(value) is not None
+
+
+_PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
+_IPV4 = r"(?:\d{1,3}\.){3}\d{1,3}"
+# Candidates only (``ipaddress`` decides): dotted quads (a port may follow), and runs of
+# hex groups with at least two colons, perhaps ending in a dotted quad (::ffff:192.0.2.1)
+# or a zone (%eth0). Not the end of a word ("std::vector" holds none) but after a digit
+# (a percent-encoded "%20" before the address); "12:30:45" is a candidate ipaddress refuses.
+_ADDRESS_LITERAL = re.compile(
+    rf"(?<![A-Za-z_.:])(?:{_IPV4}(?!\w|\.\d)"
+    rf"|(?:[0-9A-Fa-f]{{0,4}}:){{2,7}}(?:{_IPV4}|[0-9A-Fa-f]{{1,4}})?(?:%[\w.]+)?(?![\w:]))"
+)
+
+
+def pseudonymise_text(text: str, key: bytes) -> str:
+    """Free text (a quarantined record as read, an alert's evidence) with every IPv4 and
+    IPv6 address in it replaced by its pseudonym. Anything that reads as an address is
+    replaced, a version number like 17.0.9.1 too: keeping a client's address would be
+    the worse mistake. Pseudonyms hold no address, so a second pass changes nothing."""
+
+    def replace(found: re.Match[str]) -> str:
+        literal = found.group(0)
+        try:
+            address = ipaddress.ip_address(literal)
+        except ValueError:
+            return literal
+        # "::" and 0.0.0.0 name no host (and "::" is punctuation in prose)
+        return literal if address.is_unspecified else pseudonym(literal, key)
+
+    return _ADDRESS_LITERAL.sub(replace, text)
 
 
 def load_key(home: Path, key_env: str, environ: Mapping[str, str] = os.environ) -> bytes:

@@ -170,8 +170,10 @@ class PrivacySettings(BaseModel):
         """RAW objects hold the addresses as logged: kept longer than the LAKE keeps
         addresses, they would outlive the limit unless someone chose that knowingly."""
         limit = info.data.get("client_address_days")
-        if limit is not None and value > limit and not info.data.get(
-            "accept_raw_beyond_address_limit"
+        if (
+            limit is not None
+            and value > limit
+            and not info.data.get("accept_raw_beyond_address_limit")
         ):
             raise ValueError(
                 f"{value} keeps RAW objects, which hold client addresses as logged, longer "

@@ -56,7 +56,7 @@ class Lake:
     def __init__(self, where: Location) -> None:
         self.where = where
         self.fs = where.filesystem
-        self.committed = ManifestLog(self.fs, where.path(MANIFEST), self._put, self._delete)
+        self.committed = ManifestLog(self.fs, where.path(MANIFEST), self.put, self.delete)
         self._s3_client: S3Client | None = None
 
     @classmethod
@@ -90,7 +90,7 @@ class Lake:
             raise StorageError(f"{self.uri}: {exc}") from exc
         return found
 
-    def _put(self, path: str, data: bytes) -> None:
+    def put(self, path: str, data: bytes) -> None:
         """A complete object: on S3 one PUT is atomic; locally write aside, then rename."""
         if self.where.is_s3:
             with self.fs.open_output_stream(path) as stream:
@@ -103,7 +103,7 @@ class Lake:
             stream.write(data)
         self.fs.move(temporary, path)
 
-    def _delete(self, paths: list[str]) -> None:
+    def delete(self, paths: list[str]) -> None:
         """Many objects, some perhaps gone already. On S3 one DeleteObjects per 1,000
         (pyarrow deletes one by one, and after each looks whether to put back a folder
         marker: three requests an object)."""
@@ -159,6 +159,11 @@ class Lake:
     def ingested(self, keys: Collection[str]) -> set[str]:
         """Which of these source keys (``SourceObject.key``) a committed run has read."""
         return self.committed.ingested(keys)
+
+    def ingested_before(self, keys: Collection[str], moment: datetime) -> set[str]:
+        """Which of these source keys a committed run that started before ``moment`` read
+        (run ids begin with that start: ``new_run_id``)."""
+        return self.committed.ingested_before(keys, f"{moment.astimezone(UTC):%Y%m%dT%H%M%S%fZ}")
 
     def compact_manifests(
         self, *, at_least: int | None = None, confirm: Callable[[], None] = lambda: None

@@ -191,6 +191,26 @@ class ManifestLog:
             found.update(key for key in (s["key"] for s in run.sources) if key in wanted)
         return found
 
+    def ingested_before(self, keys: Collection[str], before_run_id: str) -> set[str]:
+        """Which of ``keys`` a committed run older than ``before_run_id`` has read. Run ids
+        begin with their start in UTC (``ingest.lake.new_run_id``), so they sort by time:
+        RAW retention asks which objects have been in the LAKE long enough."""
+        if not keys:
+            return set()
+        wanted = set(keys)
+        listing = self._listing()
+        found: set[str] = set()
+        if listing.index is not None:
+            index = self._read_index(listing.index, ["run_id", "keys"])
+            older = index.filter(pc.less(index.column("run_id"), before_run_id))
+            candidates = pa.array(sorted(wanted), pa.string())
+            flat = pc.list_flatten(older.column("keys").combine_chunks())
+            found.update(candidates.filter(pc.is_in(candidates, value_set=flat)).to_pylist())
+        for run in self._read_manifests(listing.manifests):
+            if run.run_id < before_run_id:
+                found.update(key for key in (s["key"] for s in run.sources) if key in wanted)
+        return found
+
     # -- writing ----------------------------------------------------------------
     def commit(self, manifest: RunManifest) -> None:
         self._put(f"{self.folder}/{manifest.run_id}.json", manifest.to_json())

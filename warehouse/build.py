@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
+from warehouse.address_aging import AddressAging, age_alerts, with_paired_days
 from warehouse.alert import Alert
 from warehouse.alert_rows import count_alerts, deliveries_before_outbox, read_alerts
 from warehouse.dbt_runner import PROJECT_DIR, NodeCallback, run_dbt
@@ -74,6 +75,8 @@ class BuildOptions:
     learning_days: int = 7
     memory_limit: str | None = None
     threads: int | None = None
+    # alerts past the client-address limit take pseudonyms, as the LAKE did
+    address_aging: AddressAging | None = None
 
 
 @dataclass
@@ -88,6 +91,7 @@ class BuildReport:
     delivered: dict[str, int] = field(default_factory=dict)
     # alerts sent again because an earlier run ended before recording their delivery
     resent: dict[str, int] = field(default_factory=dict)
+    alerts_aged: int = 0  # given pseudonyms past the client-address limit, or merged
 
 
 Deliver = Callable[[str, Sequence[Alert]], tuple[tuple[str, ...], tuple[str, ...]]]
@@ -178,6 +182,8 @@ def _finish(
             on_node=on_node,
         ).nodes
     with duckdb.connect(str(staged.target)) as con:
+        if options.address_aging is not None:
+            report.alerts_aged = age_alerts(con, options.address_aging)
         _remember_partitions(con, staged.current)
         report.alerts_total = count_alerts(con).get("open", 0)
         report.seconds = time.monotonic() - started
@@ -241,7 +247,10 @@ def _stage(
             _last_learning_days(con) != options.learning_days
             or _last_project_digest(con) != project_digest()
         )
-        _write_scope(con, {t: d for t, d in changes.changed.items() if t in INCREMENTAL_TABLES})
+        scope = {t: d for t, d in changes.changed.items() if t in INCREMENTAL_TABLES}
+        if options.address_aging is not None:
+            scope = with_paired_days(scope, options.address_aging.before.date())
+        _write_scope(con, scope)
         if lake.is_s3:
             register_s3(con)
         _create_lake_views(con, _lake_locations(lake, current, options.work_dir))

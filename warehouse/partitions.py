@@ -1,9 +1,11 @@
 """What changed in the LAKE since the last build, day by day.
 
 A partition's fingerprint is the list of its files with their sizes and modification
-times. The ingest only ever adds files (and compaction swaps a folder), so a day whose
-fingerprint moved is a day to rebuild, and every other day is left alone: that is what
-keeps a daily build over one new day from rebuilding history.
+times. The ingest only ever adds files, compaction swaps a folder, and retention rewrites
+a file in place with pseudonyms (never at its old size, since S3 keeps times to the
+second) or deletes a whole day, so a day whose fingerprint moved is a day to rebuild, a
+day gone is a day to drop, and every other day is left alone: that is what keeps a daily
+build over one new day from rebuilding history.
 """
 
 from __future__ import annotations
