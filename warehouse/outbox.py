@@ -183,11 +183,14 @@ class Outbox:
         ]
 
     def acknowledge(self, sink: str, keys: Iterable[str], at: datetime) -> None:
-        """Record that ``sink`` took ``keys``: they are never owed to it again."""
+        """Record that ``sink`` took ``keys``: they are never owed to it again. The
+        payload is dropped with the acknowledgement: only an unacknowledged attempt is
+        ever sent again, and a delivered alert's evidence holds client addresses that
+        retention must be able to age out of the warehouse (docs/lake.md, Retention)."""
         when = iso_utc(at)
         with self._guard(f"record deliveries to {sink} in"), self._transaction():
             self._con.executemany(
-                "update deliveries set acknowledged_at = ?"
+                "update deliveries set acknowledged_at = ?, payload = null"
                 " where sink = ? and alert_key = ? and acknowledged_at is null",
                 [(when, sink, key) for key in keys],
             )

@@ -126,3 +126,23 @@ def test_a_file_that_is_not_an_outbox_is_named_in_a_precise_error(tmp_path: Path
         Outbox.open(path)
     assert str(path) in str(caught.value)
     assert "not a database" in str(caught.value)
+
+
+def test_a_delivered_alert_leaves_no_copy_of_its_evidence_behind(tmp_path: Path) -> None:
+    """Evidence holds client addresses, which retention ages out of the warehouse: once a
+    sink has acknowledged an alert, the outbox keeps only that it did."""
+    import sqlite3
+
+    path = tmp_path / "outbox.sqlite"
+    with Outbox.open(path) as outbox:
+        outbox.enqueue(["file", "webhook"], [make_alert("k1"), make_alert("k2")], NOW)
+        outbox.claim("file")
+        outbox.acknowledge("file", ["k1", "k2"], NOW)
+        (owed,) = outbox.claim("webhook")  # the other sink still gets the whole alert
+        assert keys(owed.alerts) == ["k1", "k2"]
+    with sqlite3.connect(path) as con:
+        kept = con.execute(
+            "select sink, count(*) filter (where payload is not null) from deliveries"
+            " group by sink order by sink"
+        ).fetchall()
+    assert kept == [("file", 0), ("webhook", 2)]
