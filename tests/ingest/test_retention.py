@@ -208,7 +208,7 @@ def test_days_past_lake_days_are_deleted_and_the_inventory_is_kept(
     pki_home: PkiHome, tmp_path: Path
 ) -> None:
     lake, _ = ingested_lake(pki_home, tmp_path)
-    ingest(find_sources([str(pki_home.home.raw)]), lake, lambda: INGESTED_AT)
+    ingest(find_sources([str(pki_home.home.raw / "issuance")]), lake, lambda: INGESTED_AT)
     inventory = {t: lake.read(t).num_rows for t in ("certificates", "revocations", "issuers")}
     assert all(inventory.values())
     # 2026-11-01 and -02 are past 91 days on NOW; 2026-11-03 is not.

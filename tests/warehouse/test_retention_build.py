@@ -126,7 +126,11 @@ def test_ingest_build_retain_build_end_to_end(pki_home: PkiHome, tmp_path: Path)
     home = Home(tmp_path / "home")
     traffic(pki_home, home.raw / "ocsp", DAYS)
     lake = Lake.at(str(home.lake))
-    ingest(find_sources([str(home.raw), str(pki_home.home.raw)]), lake, lambda: INGESTED_AT)
+    ingest(
+        find_sources([str(home.raw), str(pki_home.home.raw / "issuance")]),
+        lake,
+        lambda: INGESTED_AT,
+    )
     run_build(home)
     assert any(is_address(ip) for (ip,) in query(home.root, "select client_ip from dim_client"))
 
