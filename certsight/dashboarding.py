@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 
 from certsight.settings import HOME_ENV, CertsightSettings, Home
 from dashboards.access import streamlit_auth_secrets
-from dashboards.settings import DashboardSection, is_loopback
+from dashboards.settings import DashboardSection
+from pki.names import is_loopback
 
 APP = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
 SERVE_MODULE = "dashboards.serve"  # `streamlit run` with the sign-in secrets in memory

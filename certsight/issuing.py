@@ -47,11 +47,11 @@ def serve_issuance_api(
     from issuance.api.server import (
         DEFAULT_PORT,
         IssuanceServerError,
-        is_loopback,
         serve_issuance,
         serve_issuance_workers,
     )
     from issuance.api.tls import ServerTls, ensure_server_certificate
+    from pki.names import is_loopback
 
     port = port or DEFAULT_PORT
     if plain_http and not is_loopback(host):

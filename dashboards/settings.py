@@ -41,7 +41,6 @@ lake_days = 400                   # traffic partitions kept (omit: kept for ever
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -59,6 +58,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from pki.names import is_loopback
 
 HOME_ENV = "CERTSIGHT_HOME"
 """The home folder, for every certsight process (``certsight.settings`` reads it too)."""
@@ -88,18 +89,6 @@ def _groups(value: Any) -> Any:
     if not isinstance(value, list | tuple) or not all(isinstance(g, str) for g in value):
         raise ValueError("must be a list of groups (strings)")
     return tuple(value)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an address, IPv6 with or without brackets) is this
-    machine only: ``localhost`` or a loopback address."""
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _secure_url(url: str) -> str:

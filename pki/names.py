@@ -42,3 +42,19 @@ def check_dns_name(value: str) -> str:
 def san_text(name: x509.GeneralName) -> str:
     """How a SAN is stored in the inventory: the bare value (``dns:host`` reads badly)."""
     return str(name.value)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only: ``localhost``, a loopback address (IPv6 with
+    or without brackets), or 127.x mapped into IPv6 (how a dual-stack socket reports an
+    IPv4 peer). Anything unparsable, such as a Unix socket's empty peer, is not."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback

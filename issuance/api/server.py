@@ -3,7 +3,6 @@ certificates), plain HTTP only on loopback; one process, or several sharing the 
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -15,6 +14,7 @@ from fastapi import FastAPI
 
 from issuance.api.tls import ClientCertProtocol, ServerTls, server_ssl_options
 from issuance.runtime import IssuanceRuntime
+from pki.names import is_loopback
 
 DEFAULT_PORT = 8443
 log = logging.getLogger(__name__)
@@ -22,15 +22,6 @@ log = logging.getLogger(__name__)
 
 class IssuanceServerError(RuntimeError):
     """The issuance server cannot start as asked."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def closing_app(runtime: IssuanceRuntime) -> FastAPI:

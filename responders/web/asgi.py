@@ -32,6 +32,7 @@ from typing import Any
 
 from cachetools import LRUCache
 
+from pki.names import is_loopback
 from pki.rawlog import MAX_PENDING_RECORDS, BatchFileSink, LogSink
 from responders.ocsp.response import ResponseStatus, unsuccessful
 from responders.web import metrics
@@ -328,7 +329,7 @@ _WANTED_HEADERS = {
 def _from_loopback(scope: Scope) -> bool:
     """Whether the TCP peer is this host (no peer, as on a Unix socket: not)."""
     peer = scope.get("client")
-    return peer is not None and metrics.is_loopback(str(peer[0]))
+    return peer is not None and is_loopback(str(peer[0]))
 
 
 async def _send(send: Send, status: int, headers: Headers, body: bytes) -> None:

@@ -20,7 +20,6 @@ worker accepts the connection (docs/ocsp.md says what that means).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Final
 
@@ -148,16 +147,3 @@ def track(runtime: Runtime, *, shed_ocsp: Callable[[], int] = _none) -> None:
 def exposition() -> bytes:
     """Every metric of the registry in the Prometheus text format (``CONTENT_TYPE``)."""
     return generate_latest(REGISTRY)
-
-
-def is_loopback(peer: str) -> bool:
-    """Whether a socket peer address is this host's loopback (127.0.0.0/8, ::1, or
-    127.x mapped into IPv6). Anything unparsable, such as a Unix socket's empty peer, is
-    not: only what certainly comes from this host may read the metrics."""
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
