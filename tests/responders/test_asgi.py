@@ -101,3 +101,28 @@ def test_keep_alive_connections_are_recycled(pki_home: PkiHome, tmp_path: Path) 
         closes.append(dict(sent[0]["headers"]).get(b"connection"))
     assert closes == [None, None, None, b"close", None]
     app.stop()
+
+
+def test_connection_counts_are_bounded_oldest_first(pki_home: PkiHome, tmp_path: Path) -> None:
+    """Closed connections are never reported, so the table of per-connection counts must
+    make room itself: the connection seen first is dropped and only starts counting again."""
+    app = ValidationApp(
+        RuntimeConfig(
+            pki_dir=str(pki_home.home.pki.root),
+            raw_dir=str(tmp_path),
+            store_uri=str(pki_home.home.pki.store),
+            max_requests_per_connection=3,
+        ),
+        tracked_connections=2,
+    )
+    app.start()
+    first, second, third = (("192.0.2.9", port) for port in (50001, 50002, 50003))
+    closes = []
+    for client in (first, first, second, third, first, first, first):
+        sent = call(app, scope("/healthz", "GET", client=client), [b""])
+        closes.append(dict(sent[0]["headers"]).get(b"connection"))
+    # `first` made room for `third` after its two requests, so it closes only at its third
+    # request after that, not at its first one.
+    assert closes == [None, None, None, None, None, None, b"close"]
+    assert len(app._per_connection) <= 2
+    app.stop()
