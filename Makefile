@@ -4,13 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean clients browser acme-servers package
+.PHONY: run test test-fast lint bench clean clients browser acme-servers acme-clients package
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml agent/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "certsight needs Python 3.11 or newer")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e ./agent  # the endpoint agent: .venv/bin/certsight-agent
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -41,7 +42,21 @@ acme-servers:
 	  (apt-get update -qq && apt-get install -y -qq pebble) \
 	    || echo "WARNING: could not install pebble: the ACME backend tests will be SKIPPED"; }
 
-test: $(STAMP) clients browser acme-servers
+# The ACME client tests drive real clients: lego and dehydrated from Debian, and certbot
+# from PyPI in a venv of its own (.venv/tools/certbot): it pins its own `acme`, which
+# must not replace the one the project pins in .venv. Without them those tests are skipped.
+CERTBOT_VENV := $(VENV)/tools/certbot
+acme-clients:
+	@command -v lego >/dev/null && command -v dehydrated >/dev/null || { \
+	  echo "installing lego and dehydrated for the ACME client tests"; \
+	  (apt-get update -qq && apt-get install -y -qq lego dehydrated) \
+	    || echo "WARNING: could not install lego and dehydrated: their ACME client tests will be SKIPPED"; }
+	@test -x $(CERTBOT_VENV)/bin/certbot || { \
+	  echo "installing certbot into $(CERTBOT_VENV) for the ACME client tests"; \
+	  ($(PYTHON) -m venv $(CERTBOT_VENV) && $(CERTBOT_VENV)/bin/python -m pip install --quiet certbot) \
+	    || { rm -rf $(CERTBOT_VENV); echo "WARNING: could not install certbot: its ACME client tests will be SKIPPED"; }; }
+
+test: $(STAMP) clients browser acme-servers acme-clients
 	$(BIN)/python -m pytest -q
 	$(MAKE) --no-print-directory lint
 
@@ -57,7 +72,7 @@ lint: $(STAMP)
 package: $(STAMP)
 	$(BIN)/certsight package
 
-bench: $(STAMP)
+bench: $(STAMP) acme-servers
 	$(BIN)/python bench/ocsp_bench.py
 	$(BIN)/python bench/crl_bench.py
 	$(BIN)/python bench/ingest_bench.py
@@ -65,6 +80,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/warehouse_bench.py
 	$(BIN)/python bench/dashboard_bench.py
 	$(BIN)/python bench/issuance_bench.py
+	$(BIN)/python bench/acme_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

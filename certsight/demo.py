@@ -31,6 +31,7 @@ from certsight.demo_issuance import (
     start_issuance,
     stop_issuance,
 )
+from certsight.early_renewing import feed_from_warehouse
 from certsight.ingesting import ingest_home, summary
 from certsight.reporting import write_due_reports
 from certsight.retaining import changed_anything, retain_home
@@ -336,6 +337,12 @@ def _round(home: Home, console: Console, *, retain: bool = False) -> bool:
     except Exception as exc:  # noqa: BLE001 - keep serving; the next round retries
         console.print(f"[red]build failed:[/] {exc}")
         return retain
+    try:  # the build's revoked-but-validated findings move those renewal windows to now
+        fed = feed_from_warehouse(home, clock=_now).summary()
+        if fed:
+            console.print(fed)
+    except Exception as exc:  # noqa: BLE001 - the next round feeds again (it is idempotent)
+        console.print(f"[red]early-renewal feed failed:[/] {exc}")
     try:
         for written in write_due_reports(home, now=_now(), console=console):
             console.print(f"report written: {written}")

@@ -19,7 +19,8 @@ def _now() -> datetime:
 
 def issuance_runtime(home: Home, *, events: LogSink | None = None) -> IssuanceRuntime:
     settings = CertsightSettings.load(home)
-    return build_runtime(
+    acme_settings = settings.acme_settings()  # a bad CERTSIGHT_ACME_HTTP01_PORT fails here
+    runtime = build_runtime(
         layout=home.pki,
         settings=settings.issuance,
         store_uri=home.store_uri,
@@ -29,6 +30,19 @@ def issuance_runtime(home: Home, *, events: LogSink | None = None) -> IssuanceRu
         secret=settings.environment.secret,
         events=events,
     )
+    # The ACME server (docs/acme.md) on the same service, state file and policy.
+    from issuance.acme.wiring import build_acme_app, mount_acme
+    from issuance.runtime import STATE_FILE
+
+    acme = build_acme_app(
+        service=runtime.service,
+        issuance=settings.issuance,
+        settings=acme_settings,
+        state_file=home.issuance / STATE_FILE,
+        clock=_now,
+    )
+    mount_acme(runtime.app, acme)
+    return runtime
 
 
 def worker_app() -> FastAPI:
@@ -83,6 +97,7 @@ def serve_issuance_api(
             + (f", {workers} workers" if workers > 1 else "")
             + "); Ctrl-C stops"
         )
+        errors.print(f"  ACME directory: {scheme}://{host}:{port}/acme/directory")
         if tls:
             errors.print(f"  its TLS certificate chains to {home.pki.root_cert}")
         if workers > 1:

@@ -5,7 +5,9 @@ This module is the only reader of certsight.toml (once per load) and of certsigh
 environment variables. ``CertsightSettings`` is the root model: it composes each
 package's model of its own table (``[alerts]`` and ``[reports]`` from
 ``warehouse.destinations``, ``[dashboard]`` and ``[privacy]`` from
-``dashboards.settings``, ``[issuance]`` from ``issuance.settings``) and refuses any
+``dashboards.settings``, ``[issuance]`` from ``issuance.settings``, ``[acme]`` from
+``issuance.acme.settings``, ``[publishing]`` from
+``publishing.settings``) and refuses any
 key none of them knows. Packages receive what they need as arguments; secrets stay in
 environment variables the file names, looked up through ``Environment`` when they are
 used. docs/settings.md lists every table, key and variable.
@@ -29,8 +31,10 @@ from dashboards.settings import (
     DashboardSettings,
     PrivacySettings,
 )
+from issuance.acme.settings import AcmeSettings
 from issuance.settings import IssuanceSettings
 from pki.layout import PkiLayout
+from publishing.settings import PublishingSettings
 from warehouse.destinations import AlertsSettings, Context, ReportsSettings
 
 __all__ = [
@@ -155,6 +159,8 @@ class CertsightSettings(BaseModel):
     dashboard: DashboardSection = DashboardSection()
     privacy: PrivacySettings = PrivacySettings()
     issuance: IssuanceSettings = IssuanceSettings()
+    acme: AcmeSettings = AcmeSettings()
+    publishing: PublishingSettings = PublishingSettings()
 
     _environment: Environment = PrivateAttr(default_factory=Environment)
 
@@ -194,6 +200,13 @@ class CertsightSettings(BaseModel):
     @property
     def environment(self) -> Environment:
         return self._environment
+
+    def acme_settings(self) -> AcmeSettings:
+        """``[acme]`` with ``CERTSIGHT_ACME_HTTP01_PORT`` applied over ``http01_port``."""
+        try:
+            return self.acme.with_environment(self._environment.variables)
+        except ValueError as exc:
+            raise SettingsError("environment", [("acme.http01_port", str(exc))]) from None
 
     def dashboards(self) -> DashboardSettings:
         """What the dashboards app runs with: ``[dashboard]`` and ``[privacy]``."""

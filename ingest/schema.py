@@ -147,7 +147,7 @@ ARTIFACT_DOWNLOADS = Table(
     (
         *_REQUEST,
         Column("path", pa.string(), "request path"),
-        Column("kind", pa.string(), "ca-certificate, truststore, agent, doc, other"),
+        Column("kind", pa.string(), "ca-certificate, truststore, agent, script, doc, other"),
         Column("name", pa.string(), "artifact name"),
         Column("version", pa.string(), "artifact version when the path carries one"),
         Column("channel", pa.string(), "release channel when the path carries one"),

@@ -119,6 +119,19 @@ def revoke_serial(
 ) -> CertificateRecord:
     if reason is RevocationReason.removeFromCRL:
         raise ReasonError("removeFromCRL is only for delta CRLs, not a reason to revoke")
+    found = find_certificate(store, serial, issuer_key_sha1)
+    now = clock()
+    record = store.revoke(found.issuer_key_sha1, serial, now, reason)
+    write_batch_files(raw_dir / "issuance", [revocation_event(record)], now)
+    return record
+
+
+def find_certificate(
+    store: CertificateStore, serial: str, issuer_key_sha1: str | None = None
+) -> CertificateRecord:
+    """The one certificate a serial (and, when given, an issuer) names on the command line:
+    ``CertificateNotFoundError`` when none, ``AmbiguousSerialError`` when several CAs used
+    the serial and no issuer was given."""
     candidates = [
         r
         for r in store.find_serial(serial)
@@ -131,10 +144,7 @@ def revoke_serial(
         raise AmbiguousSerialError(
             f"serial {serial} exists under several issuers ({issuers}); pass --issuer"
         )
-    now = clock()
-    record = store.revoke(candidates[0].issuer_key_sha1, serial, now, reason)
-    write_batch_files(raw_dir / "issuance", [revocation_event(record)], now)
-    return record
+    return candidates[0]
 
 
 def issuance_event(issued: IssuedCertificate) -> dict[str, Any]:

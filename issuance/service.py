@@ -33,6 +33,7 @@ from issuance.backends.base import (
     Pending,
 )
 from issuance.conformance import certificate_problem, csr_problem
+from issuance.early_renewal import EarlyRenewals
 from issuance.events import certificate_event
 from issuance.limits import RateLimiter
 from issuance.orders import OrderBook, order_of, problem_of, result_of
@@ -102,6 +103,7 @@ class IssuanceService:
         self._store = store
         self._state = state
         self._orders = OrderBook(state, clock)
+        self._early = EarlyRenewals(state, settings.early_renewal, clock)
         self._events = events
         self._clock = clock
         self._grants = grants
@@ -300,7 +302,7 @@ class IssuanceService:
             )
         )
         profile = self._profiles.get(order.profile, Profile())
-        window = renewal_window(record.not_before, record.not_after, profile.renewal_fraction)
+        normal = renewal_window(record.not_before, record.not_after, profile.renewal_fraction)
         leaf_pem = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
         chain_pem = self._chain_pem(issued.chain)
         # The service's own copy first, then the store: a certificate OCSP answers for is
@@ -314,8 +316,8 @@ class IssuanceService:
                     "certificate": leaf_pem,
                     "chain": chain_pem,
                     "request_id": order.request_id,
-                    "renewal_start": window[0].isoformat(),
-                    "renewal_end": window[1].isoformat(),
+                    "renewal_start": normal[0].isoformat(),
+                    "renewal_end": normal[1].isoformat(),
                 }
             )
             self._store.add(record)
@@ -342,7 +344,8 @@ class IssuanceService:
             record,
             certificate=leaf_pem,
             chain=chain_pem,
-            window=window,
+            # a backend being retired may still issue (a profile's fallback): due at once
+            window=self._early.window(record, normal, new=True),
             request_id=order.request_id,
         )
 
@@ -531,24 +534,33 @@ class IssuanceService:
         return self.certificate(issuer, serial)
 
     # -- lookups ------------------------------------------------------------------------
+    @property
+    def early_renewals(self) -> EarlyRenewals:
+        """The early-renewal flags of this service's state, for in-process callers; the
+        CLI and the warehouse feed open their own ``EarlyRenewals`` on the same file."""
+        return self._early
+
     def certificate(self, issuer: str, serial: str) -> CertificateView:
+        """A certificate and its renewal window: the profile's, or moved to now when the
+        certificate is due early (issuance/early_renewal.py). ACME's renewalInfo, the API
+        and the agent all read the window here."""
         record = self._store.get(issuer, serial)
         if record is None:
             raise Problem(NOT_FOUND, f"no certificate {serial} under issuer {issuer}")
         row = self._state.issued(issuer, serial)
         profile = self._profiles.get(record.profile, Profile())
         if row is not None:
-            window = (
+            normal = (
                 datetime.fromisoformat(row["renewal_start"]),
                 datetime.fromisoformat(row["renewal_end"]),
             )
         else:
-            window = renewal_window(record.not_before, record.not_after, profile.renewal_fraction)
+            normal = renewal_window(record.not_before, record.not_after, profile.renewal_fraction)
         return CertificateView.build(
             record,
             certificate=row["certificate"] if row else None,
             chain=row["chain"] if row else None,
-            window=window,
+            window=self._early.window(record, normal),
             request_id=row["request_id"] if row else None,
         )
 

@@ -7,6 +7,7 @@ is not a public suffix may be asked for within a token's own patterns.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -18,6 +19,7 @@ from pki.certificates import EKU_OIDS
 DEFAULT_PROFILE = "tls-server"
 DEFAULT_BACKEND = "internal"
 DEFAULT_RATE_LIMIT = "60/minute"
+_SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
 
 KeyKind = Literal["ec", "rsa", "ed25519"]
 
@@ -100,6 +102,16 @@ class PrincipalPolicy(_Table):
         return check_rate_limit(value)
 
 
+class EarlyRenewalSettings(_Table):
+    """``[issuance.early_renewal]``: certificates due for replacement before their
+    profile's window (issuance/early_renewal.py)."""
+
+    # CA backend names, or issuer key SHA-1s (hex), whose certificates are all due now
+    retiring_cas: list[str] = []
+    # how long a moved window lasts: clients pick a random time inside it
+    window_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+
+
 class IssuanceSettings(_Table):
     """``[issuance]``."""
 
@@ -110,6 +122,7 @@ class IssuanceSettings(_Table):
     profiles: dict[str, Profile] = Field(default_factory=dict)
     backends: dict[str, BackendSettings] = Field(default_factory=dict)
     principals: dict[str, PrincipalPolicy] = Field(default_factory=dict)
+    early_renewal: EarlyRenewalSettings = EarlyRenewalSettings()
 
     @field_validator("domains", "deny")
     @classmethod
@@ -136,6 +149,12 @@ class IssuanceSettings(_Table):
             unknown = [p for p in principal.profiles if p not in profiles]
             if unknown:
                 raise ValueError(f"principal {key} names unknown profiles {', '.join(unknown)}")
+        for retiring in self.early_renewal.retiring_cas:
+            if retiring not in backends and not _SHA1_HEX.fullmatch(retiring):
+                raise ValueError(
+                    f"early_renewal.retiring_cas: {retiring!r} is neither a CA backend "
+                    f"({', '.join(sorted(backends))}) nor an issuer key SHA-1 (40 hex digits)"
+                )
         return self
 
     def all_profiles(self) -> dict[str, Profile]:

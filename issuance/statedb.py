@@ -3,7 +3,7 @@
 One SQLite file (``HOME/issuance/issuance.sqlite``, mode 0600) in WAL mode, so the
 CLI and a running server share it. Certificates themselves live in the certificate
 store, which OCSP and the CRL updater read; this file holds only what issuance alone
-needs.
+needs, and the early-renewal flags that move a certificate's renewal window.
 """
 
 from __future__ import annotations
@@ -52,7 +52,26 @@ create table if not exists orders (
     created_at text not null,
     updated_at text not null
 );
+create table if not exists early_renewals (
+    issuer_key_sha1 text not null,
+    serial text not null,
+    source text not null,
+    reason text not null,
+    flagged_at text not null,
+    flagged_by text not null,
+    primary key (issuer_key_sha1, serial, source)
+);
 """
+
+_FLAG = (
+    "insert into early_renewals"
+    " (issuer_key_sha1, serial, source, reason, flagged_at, flagged_by)"
+    " values (?, ?, ?, ?, ?, ?) on conflict (issuer_key_sha1, serial, source) do "
+)
+_FLAG_KEEPING_REASON = _FLAG + "nothing"
+_FLAG_REFRESHING_REASON = (
+    _FLAG + "update set reason = excluded.reason, flagged_by = excluded.flagged_by"
+)
 
 
 def _stamp(value: datetime | None) -> str | None:
@@ -164,6 +183,42 @@ class StateDb:
 
     def order(self, order_id: str) -> dict[str, Any] | None:
         return self._one("select * from orders where id = ?", (order_id,))
+
+    # -- early renewal flags (issuance/early_renewal.py) ----------------------------------
+    def flag_early_renewal(self, row: dict[str, str], *, refresh_reason: bool) -> None:
+        """Insert a flag; an existing one of the same source keeps its ``flagged_at`` (so
+        the window it moved stays where clients saw it), and its reason unless asked to
+        refresh it (new evidence from the warehouse, an analyst's corrected reason)."""
+        self._write(
+            _FLAG_REFRESHING_REASON if refresh_reason else _FLAG_KEEPING_REASON,
+            (
+                row["issuer_key_sha1"],
+                row["serial"],
+                row["source"],
+                row["reason"],
+                row["flagged_at"],
+                row["flagged_by"],
+            ),
+        )
+
+    def early_renewals(self, issuer_key_sha1: str, serial: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "select * from early_renewals where issuer_key_sha1 = ? and serial = ?"
+                " order by flagged_at",
+                (issuer_key_sha1, serial),
+            ).fetchall()
+        return [dict(row) for row in rows]
+
+    def clear_early_renewal(self, issuer_key_sha1: str, serial: str, source: str) -> bool:
+        return (
+            self._write(
+                "delete from early_renewals"
+                " where issuer_key_sha1 = ? and serial = ? and source = ?",
+                (issuer_key_sha1, serial, source),
+            )
+            == 1
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from issuance.early_renewal import EarlyRenewal, RenewalWindow, describe
 from pki.store.base import CertificateRecord
 
 
@@ -42,6 +43,14 @@ class CertificateView:
     request_id: str | None
     revoked_at: datetime | None = None
     revocation_reason: str | None = None
+    # why the window was moved before the profile's (issuance/early_renewal.py); empty
+    # when it was not
+    early_renewal: tuple[EarlyRenewal, ...] = ()
+
+    @property
+    def renewal_reason(self) -> str | None:
+        """One line saying why the certificate is due early (ARI's explanation), or None."""
+        return describe(self.early_renewal)
 
     @classmethod
     def build(
@@ -50,7 +59,7 @@ class CertificateView:
         *,
         certificate: str | None,
         chain: str | None,
-        window: tuple[datetime, datetime],
+        window: RenewalWindow,
         request_id: str | None,
     ) -> CertificateView:
         return cls(
@@ -63,8 +72,8 @@ class CertificateView:
             names=record.sans,
             not_before=record.not_before,
             not_after=record.not_after,
-            renewal_start=window[0],
-            renewal_end=window[1],
+            renewal_start=window.start,
+            renewal_end=window.end,
             certificate=certificate,
             chain=chain,
             request_id=request_id,
@@ -72,6 +81,7 @@ class CertificateView:
             revocation_reason=(
                 record.revocation_reason.name if record.revocation_reason is not None else None
             ),
+            early_renewal=window.early,
         )
 
     def body(self) -> dict[str, Any]:
@@ -85,7 +95,11 @@ class CertificateView:
             "names": list(self.names),
             "not_before": _time(self.not_before),
             "not_after": _time(self.not_after),
-            "renewal": {"start": _time(self.renewal_start), "end": _time(self.renewal_end)},
+            "renewal": {
+                "start": _time(self.renewal_start),
+                "end": _time(self.renewal_end),
+                "early": [item.body() for item in self.early_renewal],
+            },
             "certificate": self.certificate,
             "chain": self.chain,
             "request_id": self.request_id,

@@ -96,7 +96,7 @@ def test_invalid_toml_and_unreadable_files_name_the_file(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("document", "key", "known"),
     [
-        ({"alert": {"jsonl": "a.jsonl"}}, "alert", "known tables: [alerts], [dashboard]"),
+        ({"alert": {"jsonl": "a.jsonl"}}, "alert", "known tables: [acme], [alerts], [dashboard]"),
         ({"alerts": {"webhook_urll": "https://x/"}}, "alerts.webhook_urll", "webhook_url"),
         ({"reports": {"folder": "x"}}, "reports.folder", "known keys: destination"),
         ({"dashboard": {"audience": {}}}, "dashboard.audience", "known keys: audiences, oidc"),

@@ -1,5 +1,6 @@
 """``certsight serve``: the validation server, and the CRL updater beside it where the CA
-keys are; ``certsight serve issuance``: the issuance API."""
+keys are; ``certsight serve issuance``: the issuance API; ``certsight serve publishing``:
+the published files (trust stores, agent releases, TUF metadata)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from certsight.settings import Home
 
 
 @click.command()
-@click.argument("role", type=click.Choice(["ocsp", "crl", "all", "issuance"]), default="all")
+@click.argument(
+    "role", type=click.Choice(["ocsp", "crl", "all", "issuance", "publishing"]), default="all"
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option(
     "--port",
     default=None,
     type=click.IntRange(1, 65535),
-    help="default 8080 for the responders, 8443 for issuance",
+    help="default 8080 for the responders, 8443 for issuance, 8081 for publishing",
 )
 @click.option(
     "--workers",
@@ -83,7 +86,15 @@ def serve(
     plain_http: bool,
 ) -> None:
     """Serve OCSP (POST /ocsp, GET /ocsp/{request}) and CRLs (GET /crl/<ca>.crl), or with
-    ISSUANCE the issuance API (/v1, docs/issuance.md)."""
+    ISSUANCE the issuance API (/v1, docs/issuance.md), or with PUBLISHING the files under
+    HOME/publish (docs/publishing.md)."""
+    if role == "publishing":
+        if workers != 1 or plain_http or trust_viewer_address or no_crl_updater:
+            raise click.UsageError(
+                "`serve publishing` takes --host, --port and --log-batch-seconds only"
+            )
+        _serve_publishing(home, host, port, log_batch_seconds)
+        return
     if role == "issuance":
         from certsight.issuing import serve_issuance_api
 
@@ -121,6 +132,22 @@ def serve(
             )
         errors.print(f"serving {role} on http://{host}:{port} (home {home.root}); Ctrl-C stops")
         serve_http(config, host=host, port=port, workers=workers)
+
+
+def _serve_publishing(home: Home, host: str, port: int | None, log_batch_seconds: float) -> None:
+    from certsight.commands.publish import served_folder
+    from certsight.settings import CertsightSettings
+    from publishing.web import PublishingServerError, serve_publishing
+
+    port = port or CertsightSettings.load(home).publishing.port
+    folder = served_folder(home)
+    errors.print(f"serving {folder} on http://{host}:{port}; Ctrl-C stops")
+    try:
+        serve_publishing(
+            folder, home.raw, host=host, port=port, log_batch_seconds=log_batch_seconds
+        )
+    except PublishingServerError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @contextlib.contextmanager

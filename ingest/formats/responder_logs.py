@@ -1,7 +1,8 @@
 """The responders' JSON-lines logs (docs/access-logs.md) and certsight's issuance events.
 
 One record per line. ``log`` says what it is: ``ocsp`` (one LAKE row per CertID),
-``crl`` (CRL fetches, CA certificate downloads, other paths) or ``issuance``
+``crl`` (CRL fetches, CA certificate downloads, other paths), ``download`` (the
+publishing server's files: ``artifact_downloads``) or ``issuance``
 (``issued`` -> certificates, ``revoked`` -> revocations). Lambda's Powertools lines
 carry the same fields at the top level, with null keys left out, which reads the same.
 
@@ -26,6 +27,7 @@ from cryptography import x509
 
 from ingest.conform import arrow_problem
 from ingest.formats.certificates import is_ca, issuer_row
+from ingest.formats.published_paths import artifact_of
 from ingest.reader import TruncatedObjectError
 from ingest.rows import (
     ObjectRows,
@@ -232,6 +234,8 @@ def _record(record: dict[str, Any], line: int, out: ObjectRows) -> None:
         _ocsp(record, line, out)
     elif kind == "crl":
         _http_download(record, line, out)
+    elif kind == "download":
+        _download(record, line, out)
     elif kind == "issuance":
         _issuance(record, line, out)
     else:
@@ -324,6 +328,26 @@ def _http_download(record: dict[str, Any], line: int, out: ObjectRows) -> None:
             "version": None,
             "channel": None,
             "bytes": size,
+        },
+    )
+
+
+def _download(record: dict[str, Any], line: int, out: ObjectRows) -> None:
+    """``certsight serve publishing``: one ``artifact_downloads`` row per request, its
+    kind, name, version and channel read from the path as for CloudFront's logs."""
+    path = text(record.get("path"), "path", required=True) or ""
+    kind, name, version, channel = artifact_of(path)
+    out.add(
+        "artifact_downloads",
+        {
+            **_request(record),
+            "path": path,
+            **_origin(record, line, out, text(record.get("source"), "source") or "lambda"),
+            "kind": kind,
+            "name": name,
+            "version": version,
+            "channel": channel,
+            "bytes": integer(record.get("response_bytes"), "response_bytes"),
         },
     )
 

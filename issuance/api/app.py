@@ -165,8 +165,14 @@ def create_app(
         responses=_ERRORS,
         summary="Status, certificate and renewal window",
     )
-    async def certificate(issuer: Issuer, serial: Serial, grant: Caller) -> JSONResponse:
-        del grant  # any authenticated caller may read: certificates are public documents
+    async def certificate(issuer: Issuer, serial: Serial, request: Request) -> JSONResponse:
+        # Any authenticated caller may read: certificates are public documents. A token,
+        # or (the agent's renewal timer, which keeps no token) a client certificate this
+        # service issued, presented over mutual TLS.
+        if "authorization" in request.headers or not _has_client_certificate(request):
+            await caller(request)
+        else:
+            await run_in_threadpool(service.requester_of, _client_certificate(request))
         return answer(service.certificate(issuer.lower(), serial.lower()), created=False)
 
     @app.post(
@@ -234,7 +240,9 @@ def create_app(
         kind = kinds.get(exc.status_code) or ProblemType("http", str(exc.detail), exc.status_code)
         return problem_response(Problem(kind, str(exc.detail)), request.url.path)
 
-    app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)
+    # /acme/ (issuance.acme, mounted by mount_acme) checks its own bodies: ACME's type
+    # and errors differ from the API's.
+    app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes, pass_through=("/acme/",))
     return app
 
 

@@ -34,12 +34,17 @@ INTERNAL = ProblemType("internal", "The server failed; the request was not compl
 
 
 class RequestGuard:
-    def __init__(self, app: App, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: App, *, max_body_bytes: int, pass_through: tuple[str, ...] = ()
+    ) -> None:
         self._app = app
         self._max = max_body_bytes
+        # Paths under these prefixes go to a mounted app that checks its own bodies
+        # (the ACME server: application/jose+json, ACME-typed errors).
+        self._pass_through = pass_through
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(self._pass_through):
             await self._app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}

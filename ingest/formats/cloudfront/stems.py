@@ -8,24 +8,15 @@ through without a Python loop.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.formats.published_paths import artifact_of
 from pki.ocsp_getpath import decode_get_request, unquote_once
 from pki.ocsp_request import MalformedRequestError, request_fields
-
-# A download's kind, by the first segment of its path.
-ARTIFACT_KINDS = {
-    "truststore": "truststore",
-    "agent": "agent",
-    "docs": "doc",
-    "ca": "ca-certificate",
-}
-_VERSION = re.compile(r"\d+\.\d+(?:\.\d+)*")
 
 # Route of a distinct path: what table it feeds.
 OCSP_GET, OCSP_OTHER, CRL, ARTIFACT = 0, 1, 2, 3
@@ -66,7 +57,7 @@ def _stem_info(stem: str) -> StemInfo:
         )
     if path.startswith("/crl/"):
         return StemInfo(CRL, path, None, (), None)
-    return StemInfo(ARTIFACT, path, None, (), _artifact(path))
+    return StemInfo(ARTIFACT, path, None, (), artifact_of(path))
 
 
 class StemTable:
@@ -112,19 +103,3 @@ class StemTable:
         self.cert_columns = [pa.array([c[k] for c in flat] + [None], pa.string()) for k in range(4)]
         self.nonce = pa.array([c[4] for c in flat] + [None], pa.bool_())
         self.null_cert = len(flat)
-
-
-def _artifact(path: str) -> tuple[str, str, str | None, str | None]:
-    """(kind, name, version, channel) of a download: the version is the first dotted
-    number in the path, the channel the folder between the kind and the file."""
-    segments = [s for s in path.split("/") if s]
-    kind = ARTIFACT_KINDS.get(segments[0], "other") if segments else "other"
-    if kind == "other":
-        return kind, path, None, None
-    version = _VERSION.search(path)
-    return (
-        kind,
-        segments[-1],
-        version.group(0) if version else None,
-        segments[1] if len(segments) >= 3 else None,
-    )
