@@ -14,6 +14,7 @@ from cryptography import x509
 
 from issuance.acme.ari import cert_id
 from issuance.acme.eab import b64url
+from pki.serials import serial_hex
 from tests.issuance.acme.support import (
     AcmeServer,
     RawClient,
@@ -38,7 +39,7 @@ def api_view(server: AcmeServer, leaf: x509.Certificate, issuer: str) -> dict[st
         "token",
         "create",
         "--name",
-        f"reader-{leaf.serial_number:x}"[:60],
+        f"reader-{serial_hex(leaf.serial_number)}"[:60],
         "--allow",
         "reader.corp.example",
     )
@@ -46,7 +47,7 @@ def api_view(server: AcmeServer, leaf: x509.Certificate, issuer: str) -> dict[st
     token = made.stdout.strip().splitlines()[-1]
     with server.http() as http:
         found = http.get(
-            f"{server.url}/v1/certificates/{issuer}/{leaf.serial_number:x}",
+            f"{server.url}/v1/certificates/{issuer}/{serial_hex(leaf.serial_number)}",
             headers={"Authorization": f"Bearer {token}"},
         )
     assert found.status_code == 200, found.text
@@ -110,7 +111,7 @@ def test_renew_early_moves_the_window_to_now(acme_server: AcmeServer) -> None:
     flagged = certsight(
         acme_server.home,
         "renew-early",
-        f"{leaf.serial_number:x}",
+        serial_hex(leaf.serial_number),
         "--reason",
         "key exposed in a log",
     )
@@ -129,7 +130,7 @@ def test_renew_early_moves_the_window_to_now(acme_server: AcmeServer) -> None:
     assert page.headers["content-type"] == "text/plain; charset=utf-8"
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "key exposed in a log" in page.text
-    assert f"{leaf.serial_number:x}" in page.text
+    assert serial_hex(leaf.serial_number) in page.text
     assert "early-ari.acme.corp.example" in page.text
     assert "127.0.0.1" not in page.text  # who asked, or from where, is never shown
 
