@@ -44,6 +44,13 @@ PAGES = (
         ":material/inventory_2:",
     ),
     PageSpec(
+        "pki",
+        "pki/footprint.py",
+        "PKI · CA footprint by client type",
+        "pki-footprint",
+        ":material/hub:",
+    ),
+    PageSpec(
         "cyber",
         "cyber/alerts.py",
         "Cyber defence · Alert queue",

@@ -101,3 +101,41 @@ def heatmap(table: pd.DataFrame, x: str, y: str, value: str, title: str) -> alt.
         color=alt.condition(alt.datum[value] > dark, alt.value("white"), alt.value("black")),
     )
     return cast(alt.LayerChart, cells + text)
+
+
+def grouped_bars_with_rule(
+    table: pd.DataFrame,
+    category: str,
+    value: str,
+    group: str,
+    rule: float,
+    rule_label: str,
+    title: str,
+    *,
+    height: int = 220,
+) -> alt.LayerChart:
+    """Horizontal bars per category, one per group side by side, and a dashed vertical
+    rule at a reference value named in its label (a target the bars are read against)."""
+    bars_layer = (
+        _base(table, title, height)
+        .mark_bar()
+        .encode(
+            y=alt.Y(f"{category}:N", title=None, axis=alt.Axis(labelLimit=240)),
+            yOffset=alt.YOffset(f"{group}:N"),
+            x=alt.X(f"{value}:Q", title=value.replace("_", " ")),
+            color=alt.Color(f"{group}:N", title=None),
+            tooltip=[category, group, value],
+        )
+    )
+    reference = pd.DataFrame({value: [rule], "label": [rule_label]})
+    line = (
+        alt.Chart(reference)
+        .mark_rule(strokeDash=[6, 4], color="#b2182b")
+        .encode(x=alt.X(f"{value}:Q"), tooltip=["label"])
+    )
+    text = (
+        alt.Chart(reference)
+        .mark_text(align="left", dx=4, dy=-6, color="#b2182b", fontSize=10)
+        .encode(x=alt.X(f"{value}:Q"), y=alt.value(0), text="label:N")
+    )
+    return cast(alt.LayerChart, bars_layer + line + text)

@@ -195,17 +195,28 @@ def link_client(client_ip: str) -> None:
 
 
 def subject(
-    param: str, label: str, find: Callable[..., list[str]], *, hint: str, missing: str
+    param: str,
+    label: str,
+    find: Callable[..., list[str]],
+    *,
+    hint: str,
+    missing: str,
+    browse: Callable[[], str | None] | None = None,
 ) -> str:
     """What a server or client page is about: the ``?param=`` of a link, or what the user
-    types into the search box, narrowed to one of the matches ``find`` returns. The page
-    stops with a hint until there is one; the choice goes back into the URL, so the view
-    can be bookmarked and shared."""
+    types into the search box, narrowed to one of the matches ``find`` returns. With an
+    empty box the page opens on ``browse`` (a ranked list to pick from) rather than on
+    nothing; it stops with a hint until there is a choice, and the choice goes back into
+    the URL, so the view can be bookmarked and shared."""
     asked = st.query_params.get(param, "")
     text = st.text_input(label, value=asked, key=f"{param}_search")
     if not text.strip():
-        st.info(hint)
-        st.stop()
+        picked = browse() if browse is not None else None
+        if not picked:
+            st.info(hint)
+            st.stop()
+        st.query_params[param] = picked
+        return str(picked)
     matches = run(find, text)
     if not matches:
         st.warning(missing.format(text=text))

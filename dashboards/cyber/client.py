@@ -1,10 +1,12 @@
-"""Cyber defence: where a client connects: the servers it validates, across zones."""
+"""Cyber defence: where a client connects: the servers it validates, across zones. It opens
+on the clients with the most servers in the period."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from dashboards import queries
+from dashboards.figures.reliance import RANKED
 from dashboards.formatting import number
 from dashboards.ui import download, filters, header, link_server, run, subject, window
 
@@ -16,12 +18,29 @@ header(
     found,
     f,
 )
+
+
+def most_servers() -> str | None:
+    """The ranked list of the period, and a pick from it."""
+    ranked = run(queries.ranked_clients, f, RANKED)
+    st.subheader("Clients with the most servers")
+    st.caption("By servers in the period, then by the zones they sit in. Pick one to open it.")
+    if ranked.empty:
+        return None
+    st.dataframe(ranked, hide_index=True, width="stretch")
+    picked = st.selectbox(
+        "Open a client", ranked["client_ip"].tolist(), index=None, key="client_ranked_pick"
+    )
+    return str(picked) if picked else None
+
+
 client = subject(
     "client",
     "Client IP address (or its start)",
     queries.find_clients,
-    hint="Type an address, or follow a link from an alert.",
+    hint="Type an address, pick one of the list, or follow a link from an alert.",
     missing="No client address starts with {text!r}.",
+    browse=most_servers,
 )
 facts = run(queries.client_profile, client).iloc[0]
 servers = run(queries.client_reliance, client, f)

@@ -1,11 +1,13 @@
-"""Cyber defence: what relies on a server. Its blast radius: every client that validated
-its certificates, by zone, with first and last seen, and a graph of the edges."""
+"""Cyber defence: what relies on a server. It opens on the most relied-upon servers of the
+period; a chosen server shows its blast radius: every client that validated its
+certificates, by zone, with first and last seen, and a picture of its neighbourhood."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import charts, queries
+from dashboards import queries, show
+from dashboards.figures.reliance import RANKED, clients_by_zone
 from dashboards.formatting import number
 from dashboards.graph import reliance_graph
 from dashboards.ui import download, filters, header, link_client, run, subject, window
@@ -18,12 +20,29 @@ header(
     found,
     f,
 )
+
+
+def most_relied_upon() -> str | None:
+    """The ranked list of the period, and a pick from it."""
+    ranked = run(queries.ranked_servers, f, RANKED)
+    st.subheader("Most relied-upon servers")
+    st.caption("By clients in the period, then by the zones they sit in. Pick one to open it.")
+    if ranked.empty:
+        return None
+    st.dataframe(ranked, hide_index=True, width="stretch")
+    picked = st.selectbox(
+        "Open a server", ranked["server"].tolist(), index=None, key="server_ranked_pick"
+    )
+    return str(picked) if picked else None
+
+
 server = subject(
     "server",
     "Server (host name or part of it)",
     queries.find_servers,
-    hint="Type a host name, or follow a link from an alert.",
+    hint="Type a host name, pick one of the list, or follow a link from an alert.",
     missing="No server's host contains {text!r}.",
+    browse=most_relied_upon,
 )
 profile = run(queries.server_profile, server)
 clients = run(queries.server_reliance, server, f)
@@ -46,14 +65,10 @@ st.caption(
 if clients.empty:
     st.info("No client validated this server in the period.")
 else:
+    st.subheader("Its neighbourhood")
     left, right = st.columns([1, 1])
     with left:
-        zones = clients.groupby("client_zone", as_index=False).agg(
-            clients=("client_ip", "count"), requests=("requests", "sum")
-        )
-        st.altair_chart(
-            charts.bars(zones, "client_zone", "clients", "Clients by zone"), width="stretch"
-        )
+        show.figure(clients_by_zone(server, clients))
     with right:
         st.graphviz_chart(reliance_graph(server, clients), width="stretch")
     st.dataframe(clients, hide_index=True, width="stretch")

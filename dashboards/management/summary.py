@@ -8,7 +8,8 @@ from dataclasses import replace
 import streamlit as st
 
 from dashboards import show
-from dashboards.figures import summary
+from dashboards.figures import keys, summary
+from dashboards.figures.keys import KeyExposure
 from dashboards.figures.summary import Summary
 from dashboards.kpis import SUMMARY_KPIS
 from dashboards.ui import filters, for_management, header, run, window
@@ -35,3 +36,14 @@ with right:
 with st.expander("Certificates expiring in the next 30 days without a renewal"):
     soon = numbers.expiring_table()
     show.table(replace(soon, frame=for_management(soon.frame)))
+
+st.subheader("Key exposure")
+st.caption(keys.INTRO)
+exposure = KeyExposure.fetch(run, f)
+show.kpis(exposure.kpis())
+left, right = st.columns(2)
+with left:
+    show.figure(exposure.by_profile())
+with right:
+    show.table(exposure.service_table())
+    show.table(exposure.lag_table())

@@ -12,7 +12,8 @@ name: every query is re-exported below). Filters follow one rule: the zone filte
 
 By subject: ``overview`` (the data's window, the filters' choices), ``certificates``,
 ``validation`` and ``adoption`` (PKI team), ``alerts``, ``reliance`` and ``exposure``
-(cyber defence), ``management`` (KPIs and trends).
+(cyber defence), ``management`` and ``keys`` (KPIs, trends, key exposure),
+``footprint`` (the CA footprint by client type).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ from dashboards.queries.exposure import (
     risky_validations,
     zone_matrix,
 )
+from dashboards.queries.footprint import ca_footprint, footprint_clients
+from dashboards.queries.keys import deployment_lag, key_exposure
 from dashboards.queries.management import kpis, validity_distribution, weekly_trends
 from dashboards.queries.overview import ca_options, data_window, zone_options
 from dashboards.queries.reliance import (
@@ -57,6 +60,8 @@ from dashboards.queries.reliance import (
     client_reliance,
     find_clients,
     find_servers,
+    ranked_clients,
+    ranked_servers,
     server_profile,
     server_reliance,
 )
@@ -73,6 +78,7 @@ __all__ = [
     "alert_evidence",
     "alert_queue",
     "bind",
+    "ca_footprint",
     "ca_options",
     "certificates_managed",
     "client_alerts",
@@ -80,6 +86,7 @@ __all__ = [
     "client_reliance",
     "crl_fetches",
     "data_window",
+    "deployment_lag",
     "detectors",
     "downloads_by_zone",
     "expiries_ahead",
@@ -87,11 +94,15 @@ __all__ = [
     "find_certificates",
     "find_clients",
     "find_servers",
+    "footprint_clients",
     "frame",
     "issuance_daily",
+    "key_exposure",
     "kpis",
     "mean_latency",
     "new_edges_daily",
+    "ranked_clients",
+    "ranked_servers",
     "renewal_timing",
     "risky_clients",
     "risky_validations",

@@ -101,3 +101,49 @@ def client_reliance(con: duckdb.DuckDBPyConnection, client_ip: str, f: Filters) 
         """,
         {"ip": client_ip, "start": f.start, "end": f.end},
     )
+
+
+def ranked_servers(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = 50) -> pd.DataFrame:
+    """The most relied-upon servers of the period: most clients first, then most client
+    zones (a server relied on across the network reaches further), then validations. What
+    the server page opens on before anyone has typed a name."""
+    return frame(
+        con,
+        f"""
+        select e.server, coalesce(any_value(e.server_zone), 'unknown') as server_zone,
+               count(distinct e.client_ip) as clients,
+               count(distinct coalesce(e.client_zone, 'unlisted')) as client_zones,
+               count(distinct e.client_ip) filter (where e.crosses_zone) as clients_across_zones,
+               sum(e.requests)::bigint as requests
+        from client_server_edges e
+        where e.last_seen::date >= $start and e.first_seen::date <= $end
+          and {ZONE.format(col="e.client_zone")}
+        group by e.server
+        order by clients desc, client_zones desc, requests desc, e.server
+        limit $limit::integer
+        """,
+        {**f.params(), "limit": limit},
+    )
+
+
+def ranked_clients(con: duckdb.DuckDBPyConnection, f: Filters, limit: int = 50) -> pd.DataFrame:
+    """The clients with the most servers in the period (then most server zones): where
+    one compromised machine reaches furthest. What the client page opens on."""
+    return frame(
+        con,
+        f"""
+        select e.client_ip, coalesce(any_value(e.client_zone), 'unlisted') as client_zone,
+               any_value(e.client_software) as client_software,
+               count(distinct e.server) as servers,
+               count(distinct coalesce(e.server_zone, 'unknown')) as server_zones,
+               count(distinct e.server) filter (where e.crosses_zone) as servers_across_zones,
+               sum(e.requests)::bigint as requests
+        from client_server_edges e
+        where e.last_seen::date >= $start and e.first_seen::date <= $end
+          and {ZONE.format(col="e.client_zone")}
+        group by e.client_ip
+        order by servers desc, server_zones desc, requests desc, e.client_ip
+        limit $limit::integer
+        """,
+        {**f.params(), "limit": limit},
+    )

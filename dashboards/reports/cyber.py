@@ -1,5 +1,7 @@
 """The cyber defence report: the open alert queue with a one-line summary of each alert's
-evidence, risky validations, and new edges and zones (the exposure page's figures)."""
+evidence, risky validations, new edges and zones (the exposure page's figures), and the
+most relied-upon servers and clients with the top server's neighbourhood (what the server
+and client pages open on)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from dashboards import queries
 from dashboards.figures import alerts
 from dashboards.figures.exposure import Exposure
 from dashboards.figures.model import Table
+from dashboards.figures.reliance import Ranked, clients_by_zone
 from dashboards.reports.evidence import evidence_summary
 from dashboards.reports.model import Section
 
@@ -23,10 +26,13 @@ QUEUE_SHOWN = 50
 
 
 def sections(ask: Ask, f: Filters, privacy: Privacy) -> list[Section]:
-    """Alerts, risky validations, new edges and zones."""
+    """Alerts, risky validations, new edges and zones, reliance."""
     counts = ask(queries.alert_counts, f)
     queue = open_queue(ask, f, privacy)
     exposure = Exposure.fetch(ask, f)
+    ranked = Ranked.fetch(ask, f)
+    top = str(ranked.servers["server"].iloc[0]) if not ranked.servers.empty else None
+    neighbourhood = (clients_by_zone(top, ask(queries.server_reliance, top, f)),) if top else ()
     return [
         Section(
             "alerts",
@@ -65,6 +71,16 @@ def sections(ask: Ask, f: Filters, privacy: Privacy) -> list[Section]:
             kpis=exposure.edge_kpis(),
             figures=(exposure.new_edges(), exposure.zones()),
             tables=(exposure.edges_table(), exposure.matrix_table()),
+        ),
+        Section(
+            "reliance",
+            "Most relied-upon servers and clients",
+            "The servers most clients relied on in the period (then most client zones), the "
+            "clients that relied on the most servers, and the first server's neighbourhood: "
+            "its clients by zone.",
+            kpis=ranked.kpis(),
+            figures=neighbourhood,
+            tables=(ranked.servers_table(), ranked.clients_table()),
         ),
     ]
 

@@ -1,11 +1,13 @@
 """The management report: the summary page's figures on one section, every KPI (not only
-the page's row) against the period before, and the tables behind the charts."""
+the page's row) against the period before, and the tables behind the charts; then key
+exposure and deployment lag, as the summary page shows them."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dashboards.figures import summary
+from dashboards.figures import keys, summary
+from dashboards.figures.keys import KeyExposure
 from dashboards.figures.summary import Summary
 from dashboards.reports.model import Section
 
@@ -16,9 +18,10 @@ if TYPE_CHECKING:
 
 
 def sections(ask: Ask, f: Filters, privacy: Privacy) -> list[Section]:
-    """One section: the summary."""
+    """The summary, then key exposure."""
     del privacy  # no evidence here; tables are handled for all sections
     numbers = Summary.fetch(ask, f)
+    exposure = KeyExposure.fetch(ask, f)
     earlier = f.previous()
     return [
         Section(
@@ -42,5 +45,13 @@ def sections(ask: Ask, f: Filters, privacy: Privacy) -> list[Section]:
                 numbers.expiring_table(),
             ),
             notes=(numbers.validity_note(),),
-        )
+        ),
+        Section(
+            "key-exposure",
+            "Key exposure",
+            keys.INTRO + ".",
+            kpis=exposure.kpis(),
+            figures=(exposure.by_profile(),),
+            tables=(exposure.service_table(), exposure.lag_table()),
+        ),
     ]

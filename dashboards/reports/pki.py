@@ -1,13 +1,14 @@
-"""The PKI team's report: the three PKI pages' figures, each section KPIs first, then
+"""The PKI team's report: the four PKI pages' figures, each section KPIs first, then
 charts, then tables (the tables a page keeps in an expander or leaves to its CSV)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dashboards.figures import adoption, certificates, validation
+from dashboards.figures import adoption, certificates, footprint, validation
 from dashboards.figures.adoption import Adoption
 from dashboards.figures.certificates import Certificates
+from dashboards.figures.footprint import Footprint
 from dashboards.figures.validation import Validation
 from dashboards.reports.model import Section
 
@@ -18,11 +19,13 @@ if TYPE_CHECKING:
 
 
 def sections(ask: Ask, f: Filters, privacy: Privacy) -> list[Section]:
-    """Certificates and renewals, validation load, trust stores and agents."""
+    """Certificates and renewals, validation load, trust stores and agents, the CA
+    footprint by client type."""
     del privacy  # no section of this report holds evidence; tables are handled for all
     made = Certificates.fetch(ask, f)
     load = Validation.fetch(ask, f)
     used = Adoption.fetch(ask, f)
+    reach = Footprint.fetch(ask, f)
     return [
         Section(
             "certificates",
@@ -52,5 +55,13 @@ def sections(ask: Ask, f: Filters, privacy: Privacy) -> list[Section]:
             kpis=used.kpis(),
             figures=(*used.downloads_by_kind(), used.versions()),
             tables=(used.downloads_table(), used.adoption_table()),
+        ),
+        Section(
+            "footprint",
+            "CA footprint by client type",
+            footprint.INTRO + ".",
+            kpis=reach.kpis(),
+            figures=(reach.heatmap(),),
+            tables=(reach.footprint_table(),),
         ),
     ]

@@ -38,9 +38,19 @@ DASH = "\u2013"  # the en dash between a period's days
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 IP = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
 SECTIONS = {
-    "pki": ("Certificates and renewals", "Validation load", "Trust stores and agents"),
-    "cyber": ("Alerts", "Risky validations", "New edges and zones"),
-    "management": ("Summary",),
+    "pki": (
+        "Certificates and renewals",
+        "Validation load",
+        "Trust stores and agents",
+        "CA footprint by client type",
+    ),
+    "cyber": (
+        "Alerts",
+        "Risky validations",
+        "New edges and zones",
+        "Most relied-upon servers and clients",
+    ),
+    "management": ("Summary", "Key exposure"),
 }
 
 
