@@ -82,6 +82,13 @@ def simulate_options(command: F) -> F:
             show_default=True,
             help="incidents per detector",
         ),
+        click.option(
+            "--churn/--no-churn",
+            default=False,
+            show_default=True,
+            help="ordinary churn too: new pairs the client's zone peers already use, "
+            "renewals deployed late or on part of a pool",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -102,6 +109,7 @@ def simulate_command(
     servers: int | None,
     learning_days: int,
     incidents: int,
+    churn: bool = False,
 ) -> None:
     from simulator.config import ConfigError, make_config
 
@@ -119,6 +127,7 @@ def simulate_command(
             servers=servers,
             learning_days=learning_days,
             incidents=incidents,
+            churn=churn,
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc

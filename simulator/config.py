@@ -33,6 +33,9 @@ class SimulationConfig:
     servers: int
     learning_days: int
     incidents: int  # per detector
+    # Ordinary enterprise churn on top of the incidents (simulator/churn.py): new pairs
+    # the client's zone peers already use, late and partial deployments of renewals.
+    churn: bool = False
 
     @property
     def start(self) -> datetime:
@@ -89,6 +92,7 @@ def make_config(
     servers: int | None,
     learning_days: int,
     incidents: int,
+    churn: bool = False,
 ) -> SimulationConfig:
     """Check the arguments together (each alone is checked by the CLI's types)."""
     if end.tzinfo is None:
@@ -122,6 +126,7 @@ def make_config(
         servers=chosen_servers,
         learning_days=learning_days,
         incidents=incidents,
+        churn=churn,
     )
     if incidents and len(config.incident_days) < 1:
         raise ConfigError(

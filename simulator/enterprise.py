@@ -13,6 +13,7 @@ import numpy as np
 
 from simulator.artifacts import Downloads, plan_downloads
 from simulator.catalogue import Catalogue, der_lengths, inventory_catalogue
+from simulator.churn import lifecycle_expected, plan_churn
 from simulator.config import DAY_US, SimulationConfig, from_us
 from simulator.delivery import OCSP_WINDOW_US, Caches, Crls, Delivery, UserAgents
 from simulator.habits import Habits, choose_habits, fit_rates
@@ -33,6 +34,7 @@ _STREAMS = (
     "schedule",
     "downloads",
     "issuance",
+    "churn",
 )
 
 
@@ -92,6 +94,30 @@ def build_enterprise(config: SimulationConfig) -> Enterprise:
         catalogue,
         hierarchy,
         targets,
+    )
+    if config.churn:
+        plan.benign += [
+            (b.client, b.server)
+            for b in plan_churn(
+                rng["churn"],
+                config,
+                servers,
+                clients,
+                habits,
+                certificates,
+                issuance.issued_at_us,
+                plan,
+                plan.busy_clients,
+                targets.reserved,
+            )
+        ]
+    plan.expected += lifecycle_expected(
+        config,
+        certificates,
+        issuance.issued_at_us,
+        [authority.key_sha1 for authority in hierarchy.issuing],
+        servers.host,
+        plan.events,
     )
     scheduled = schedule(rng["schedule"], config, clients, len(servers), habits, plan.events)
     downloads = plan_downloads(rng["downloads"], config, clients)

@@ -40,6 +40,7 @@ MEAN_EXTRA_HABITS = {
 }
 MAX_HABITS = 20
 MIN_WEEKEND_DAY = 12.0  # requests a server should see on a quiet day, budget permitting
+PEER_TYPICAL = 2  # other clients of a zone using a server make it the zone's habit
 
 
 @dataclass
@@ -117,6 +118,15 @@ def _orphans_adopted(
             extra_client.append(rng.choice(candidates, size=len(mine)).astype(np.int32))
             extra_server.append(mine)
     return np.concatenate([client, *extra_client]), np.concatenate([server, *extra_server])
+
+
+def zone_users(habits: Habits, clients: Clients, servers: int) -> np.ndarray:
+    """``[zone, server]``: how many clients of each zone have the server among their habits
+    (habits are unique per pair, so this counts clients). A new pair whose server
+    ``PEER_TYPICAL`` or more of the client's zone peers use is churn, not an incident."""
+    counts = np.zeros((len(ZONES), servers), np.int32)
+    np.add.at(counts, (clients.zone[habits.client], habits.server), 1)
+    return counts
 
 
 def day_weights(config: SimulationConfig) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 
 from simulator.catalogue import Catalogue, Kind
 from simulator.config import DAY_US, HOUR_US, SimulationConfig
-from simulator.habits import Habits, expected_server_day
+from simulator.habits import PEER_TYPICAL, Habits, expected_server_day, zone_users
 from simulator.inventory import Certificates, Replacement, active_certificate, new_serial
 from simulator.pki import Authority, Hierarchy, foreign_authority
 from simulator.population import ZONE, ZONES, Clients, Servers
@@ -62,6 +62,9 @@ class Plan:
     expected: list[Expected]
     drops: list[tuple[int, int]]  # (server, day) without any request
     foreign: list[Authority]
+    # new pairs the client's zone peers already use (client, server): at most a low alert
+    benign: list[tuple[int, int]] = field(default_factory=list)
+    busy_clients: set[int] = field(default_factory=set)  # clients an incident uses
 
 
 def _day_start(config: SimulationConfig, day: int) -> int:
@@ -212,6 +215,8 @@ def plan_incidents(
     planner.revoked()
     planner.expired()
     planner.volume()
+    planner.settle_new_edges()
+    plan.busy_clients = set(planner.pool.used)
     return plan
 
 
@@ -243,6 +248,7 @@ class _Planner:
         )
         self.taken_serials = set(certificates.serial)
         self.edges = 0  # new_edge alerts so far, from new edges and from scans
+        self.zone_users = zone_users(habits, clients, len(servers))
 
     # -- helpers ------------------------------------------------------------------
     def _moment(self) -> int:
@@ -256,6 +262,10 @@ class _Planner:
 
     def _is_new(self, client: int, server: int) -> bool:
         return client * len(self.servers) + server not in self.habit_keys
+
+    def _peers(self, client: int, server: int) -> int:
+        """Other clients of the client's zone that have the server among their habits."""
+        return int(self.zone_users[int(self.clients.zone[client]), server])
 
     def _expect(
         self,
@@ -282,10 +292,44 @@ class _Planner:
         )
         self.edges += 1
 
+    def settle_new_edges(self) -> None:
+        """A planned new pair whose zone peers validated its server before it did (from
+        their habits or from another incident's requests) is the zone's habit by then:
+        benign (at most a low alert), not an expected new_edge."""
+        servers = len(self.servers)
+        first: dict[int, int] = {}  # client * servers + server -> first planned request
+        for moment, client, server in zip(
+            self.plan.events.moment, self.plan.events.client, self.plan.events.server, strict=True
+        ):
+            if server >= 0:
+                key = client * servers + server
+                first[key] = min(first.get(key, moment), moment)
+        kept: list[Expected] = []
+        for item in self.plan.expected:
+            if item.detector != "new_edge":
+                kept.append(item)
+                continue
+            zone = int(self.clients.zone[item.client])
+            start = first.get(item.client * servers + item.server, 0)
+            newcomers = {
+                key // servers
+                for key, moment in first.items()
+                if key % servers == item.server
+                and moment < start
+                and key // servers != item.client
+                and int(self.clients.zone[key // servers]) == zone
+                and key not in self.habit_keys
+            }
+            if self._peers(item.client, item.server) + len(newcomers) >= PEER_TYPICAL:
+                self.plan.benign.append((item.client, item.server))
+            else:
+                kept.append(item)
+        self.plan.expected = kept
+
     # -- one method per detector -----------------------------------------------------
     def new_edges(self) -> None:
-        """A known client starts validating a server it never validated; every other
-        one crosses from the office into PCI or OT."""
+        """A known client starts validating a server that no client of its zone uses;
+        every other one crosses from the office into PCI or OT."""
         for number in range(self.count):
             cross = number % 2 == 0
             client = self.pool.take(("workstations", "vpn") if cross else None)
@@ -293,9 +337,18 @@ class _Planner:
                 return
             zones = [ZONE[z] for z in (("pci", "ot") if cross else ZONES)]
             in_zones = self.free_servers[np.isin(self.servers.zone[self.free_servers], zones)]
-            options = [s for s in in_zones.tolist() if self._is_new(client, s)] or [
-                s for s in self.free_servers.tolist() if self._is_new(client, s)
+            # a server no peer of the client's zone uses: what its zone never does
+            options = [
+                s
+                for s in in_zones.tolist()
+                if self._is_new(client, s) and not self._peers(client, s)
+            ] or [
+                s
+                for s in self.free_servers.tolist()
+                if self._is_new(client, s) and not self._peers(client, s)
             ]
+            if not options:
+                return
             server = int(self.rng.choice(options))
             moments = self._burst((2, 8), 4, 12)
             self.plan.events.add(moments, client, server)
@@ -323,7 +376,11 @@ class _Planner:
                 count = int(self.rng.integers(1, 3))
                 moments = np.sort(hour_start + self.rng.integers(0, HOUR_US, count))
                 self.plan.events.add(moments, client, server)
-                if self._is_new(client, server):
+                if not self._is_new(client, server):
+                    continue
+                if self._peers(client, server) >= PEER_TYPICAL:
+                    self.plan.benign.append((client, server))  # its zone's habit: low
+                else:
                     self._new_edge(client, server, f"new edge opened by the scan {name}")
             self._expect(
                 "fanout_spike",

@@ -82,7 +82,11 @@ def run_simulation(
         rows = _lake(enterprise, lake, tracker, progress, on_hour)
     write_atomically(networks_path, networks_csv().encode())
     document = truth_document(
-        config, tracker.expected, enterprise.clients.ip, enterprise.servers.host
+        config,
+        tracker.expected,
+        enterprise.clients.ip,
+        enterprise.servers.host,
+        enterprise.plan.benign,
     )
     write_atomically(truth_path, json.dumps(document, indent=1).encode() + b"\n")
     counts: dict[str, int] = {}

@@ -27,6 +27,8 @@ DETECTORS = (
     "expired_certificate_validated",
     "fanout_spike",
     "volume_anomaly",
+    "renewal_not_deployed",
+    "expiry_outage_risk",
 )
 
 
@@ -134,8 +136,10 @@ def truth_document(
     expected: list[Expected],
     client_ips: list[str],
     hosts: list[str],
+    benign: list[tuple[int, int]] | None = None,
 ) -> dict[str, Any]:
-    """truth.json: the simulation's frame and one object per expected alert."""
+    """truth.json: the simulation's frame, one object per expected alert, and the new
+    pairs that must raise no alert above low (``benign``: their zone peers use them)."""
     incidents = []
     for item in expected:
         if item.window is not None:
@@ -167,4 +171,14 @@ def truth_document(
         "learning_end": iso(config.start_us + config.learning_days * 86_400_000_000),
         "detectors": list(DETECTORS),
         "incidents": incidents,
+        "benign": [
+            {
+                "detector": "new_edge",
+                "client_ip": client_ips[client],
+                "server": hosts[server],
+                "max_severity": "low",
+                "note": "a new pair the client's zone peers already use",
+            }
+            for client, server in benign or []
+        ],
     }
