@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
+from issuance.acme.state import Write
 from issuance.acme.store import COLUMNS, KEYS, TABLES, stamp
 from pki.store.base import StoreUnavailableError
 
@@ -40,6 +41,7 @@ LISTED = {("acme_orders", "account_id"): "lk1", ("acme_orders", "replaces"): "lk
 INDEXES = {"lk1": "acme-lk1", "lk2": "acme-lk2"}
 _CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard"})
 _CAS_ATTEMPTS = 5
+_TRANSACTION_ITEMS = 100  # DynamoDB's limit for one TransactWriteItems
 
 
 class DynamoAcmeStore:
@@ -212,6 +214,64 @@ class DynamoAcmeStore:
                 return False  # the new unique value is taken (or a racing change): refused
         raise StoreUnavailableError(f"DynamoDB table {self._table}: {key} keeps changing")
 
+    def update_together(self, writes: Sequence[Write]) -> bool:
+        """One TransactWriteItems: every row is read and its status checked; a changed
+        row is put back on the version read, a condition-only row is a ConditionCheck on
+        it. A version moved meanwhile: read again and retry, as ``update`` does."""
+        if len(writes) > _TRANSACTION_ITEMS:
+            raise ValueError(
+                f"{len(writes)} rows in one DynamoDB transaction; at most {_TRANSACTION_ITEMS}"
+            )
+        for write in writes:
+            _check(write.table)
+            if any((write.table, column) in UNIQUE for column in write.changes):
+                raise ValueError("update_together does not move unique lookups; use update")
+        for _attempt in range(_CAS_ATTEMPTS):
+            items: list[TransactWriteItemTypeDef] = []
+            for write in writes:
+                item = self._together_item(write)
+                if item is None:
+                    return False
+                items.append(item)
+            if self._transact(items, transaction=True):
+                return True
+        raise StoreUnavailableError(f"DynamoDB table {self._table}: rows keep changing")
+
+    def _together_item(self, write: Write) -> TransactWriteItemTypeDef | None:
+        """The transaction item for ``write``; None when its status does not match now
+        (read first, so a refused condition is told apart from a version that moved)."""
+        key = {"pk": {"S": f"{write.table}#{write.key}"}}
+        with self._reaching():
+            found = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get(
+                "Item"
+            )
+        if found is None:
+            return None
+        row = _row(found)
+        if row.get("status") not in write.when_status:
+            return None
+        if not write.changes:
+            return {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": key,
+                    "ConditionExpression": "version = :v",
+                    "ExpressionAttributeValues": {":v": {"N": found["version"]["N"]}},
+                }
+            }
+        version = int(found["version"]["N"])
+        merged = {**row, **json.loads(json.dumps(_plain(dict(write.changes))))}
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": _item(
+                    write.table, write.key, merged, version=version + 1, seq=found["seq"]["N"]
+                ),
+                "ConditionExpression": "version = :v",
+                "ExpressionAttributeValues": {":v": {"N": str(version)}},
+            }
+        }
+
     # -- nonces ---------------------------------------------------------------------------
     def add_nonce(self, value: str, expires_at: datetime) -> None:
         seconds = str(int(expires_at.timestamp()) + 1)
@@ -247,11 +307,13 @@ class DynamoAcmeStore:
             }
         }
 
-    def _transact(self, writes: list[TransactWriteItemTypeDef]) -> bool:
+    def _transact(
+        self, writes: list[TransactWriteItemTypeDef], *, transaction: bool = False
+    ) -> bool:
         """True when written; False when a condition failed (key taken, version moved)."""
         try:
             with self._reaching(conditions_ok=True):
-                if len(writes) == 1:
+                if len(writes) == 1 and not transaction:
                     put = writes[0]["Put"]
                     self._client.put_item(**put)
                 else:

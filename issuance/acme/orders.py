@@ -32,6 +32,7 @@ from issuance.acme.problems import (
     NOT_FOUND,
     ORDER_NOT_READY,
     REJECTED_IDENTIFIER,
+    SERVER_INTERNAL,
     UNAUTHORIZED,
     UNSUPPORTED_IDENTIFIER,
     AcmeError,
@@ -47,7 +48,7 @@ from issuance.acme.resources import (
     order_status,
 )
 from issuance.acme.settings import AcmeSettings
-from issuance.acme.state import AcmeState
+from issuance.acme.state import MAX_TOGETHER, AcmeState, Write
 from issuance.acme.validation import Challenge, Validator, key_authorization
 from issuance.patterns import normalise_name
 from issuance.problems import Problem
@@ -58,6 +59,7 @@ from pki.names import NameError_
 
 log = logging.getLogger(__name__)
 DEAD = ("invalid", "deactivated", "expired", "revoked")
+_CHANGE_ATTEMPTS = 5
 
 
 class Orders:
@@ -203,10 +205,9 @@ class Orders:
         row = self._owned("acme_authz", authz_id, request, urls)
         payload = request.payload
         if isinstance(payload, dict) and payload.get("status") == "deactivated":
-            self._store.update(
-                "acme_authz", authz_id, {"status": "deactivated"}, when_status=("pending", "valid")
+            self._change_authz(
+                authz_id, lambda _row: {"status": "deactivated"}, when_status=("pending", "valid")
             )
-            self._settle_order(str(row["order_id"]))
             row = self._authz_row(authz_id)
         elif payload is not None:
             raise AcmeError(MALFORMED, "an authorization takes POST-as-GET or status deactivated")
@@ -240,8 +241,10 @@ class Orders:
         return Reply(200, challenge_body(authz_id, current, urls), links=up, retry_after=2)
 
     def _validate(self, authz_id: str, kind: str, key_authz: str) -> None:
+        identifier = authz_id
         try:
             row = self._authz_row(authz_id)
+            identifier = str(row["identifier_value"])
             challenge = Challenge(
                 kind=kind,
                 token=key_authz.split(".", 1)[0],
@@ -252,44 +255,84 @@ class Orders:
         except Exception:  # a bug must not leave the challenge processing forever
             log.exception("ACME: validating %s of authorization %s failed", kind, authz_id)
             error = AcmeError(MALFORMED, "the validation failed inside the server")
-        row = self._authz_row(authz_id)
-        for entry in row["challenges"]:
-            if entry["type"] == kind:
-                entry["status"] = "invalid" if error else "valid"
-                if error:
-                    entry["error"] = error.body()
-                else:
-                    entry["validated"] = self._clock().strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._store.update(
-            "acme_authz",
-            authz_id,
-            {"challenges": row["challenges"], "status": "invalid" if error else "valid"},
-            when_status=("pending",),
-        )
+
+        def outcome(row: dict[str, Any]) -> dict[str, Any]:
+            for entry in row["challenges"]:
+                if entry["type"] == kind:
+                    entry["status"] = "invalid" if error else "valid"
+                    if error:
+                        entry["error"] = error.body()
+                    else:
+                        entry["validated"] = self._clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+            return {"challenges": row["challenges"], "status": "invalid" if error else "valid"}
+
+        try:
+            self._change_authz(authz_id, outcome, when_status=("pending",))
+        except Exception:  # on a worker thread: nobody else would see it
+            log.exception("ACME: recording %s of authorization %s failed", kind, authz_id)
+            return
         if error:
-            log.warning("ACME: %s for %s failed: %s", kind, row["identifier_value"], error.detail)
-        self._settle_order(str(row["order_id"]))
+            log.warning("ACME: %s for %s failed: %s", kind, identifier, error.detail)
+
+    def _change_authz(
+        self,
+        authz_id: str,
+        changes_of: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        when_status: tuple[str, ...],
+    ) -> bool:
+        """Write an authorization's new status and what it means for its order in one
+        transaction, so no client sees the last authorization valid while the order is
+        still pending (RFC 8555 7.1.6; ``poll_and_finalize`` finalizes at once and would
+        get orderNotReady). The pending siblings and the order's status are conditions
+        of the write: two validators finishing an order's last two authorizations at
+        once cannot both read the other as pending and leave the order pending -- one
+        transaction fails and is redone on fresh rows."""
+        for _attempt in range(_CHANGE_ATTEMPTS):
+            row = self._store.get("acme_authz", authz_id)
+            if row is None or row["status"] not in when_status:
+                return False
+            changes = changes_of(row)
+            order = self._order_row(str(row["order_id"]))
+            siblings = [
+                found
+                for key in order["authorizations"]
+                if key != authz_id and (found := self._store.get("acme_authz", key)) is not None
+            ]
+            pending = [
+                Write("acme_authz", str(sibling["id"]), ("pending",))
+                for sibling in siblings
+                if sibling["status"] == "pending"
+            ]
+            # Beyond one transaction's rows (DynamoDB), or with a sibling gone, the
+            # settling read below is the safety net: the order still ends ready.
+            unchecked = len(pending) > MAX_TOGETHER - 2 or len(siblings) + 1 < len(
+                order["authorizations"]
+            )
+            writes = [Write("acme_authz", authz_id, when_status, changes)]
+            writes += pending[: MAX_TOGETHER - 2]
+            now = self._clock()
+            statuses = [authz_status({**row, **changes}, now)]
+            statuses += [authz_status(sibling, now) for sibling in siblings]
+            settled = _order_change(statuses, str(order["status"]))
+            writes.append(Write("acme_orders", str(order["id"]), (str(order["status"]),), settled))
+            if self._store.update_together(writes):
+                if unchecked:
+                    self._settle_order(str(order["id"]))
+                return True
+        raise AcmeError(SERVER_INTERNAL, f"authorization {authz_id} keeps changing; try again")
 
     def _settle_order(self, order_id: str) -> None:
-        """pending -> ready when every authorization is valid; -> invalid when one failed."""
+        """pending -> ready when every authorization is valid; -> invalid when one failed
+        (for state written by an older version, or an order of more authorizations than
+        one transaction holds)."""
         order = self._order_row(order_id)
         now = self._clock()
         statuses = [authz_status(self._authz_row(a), now) for a in order["authorizations"]]
-        failed = next((s for s in statuses if s in DEAD), None)
-        if failed:
-            error = {
-                "type": "urn:ietf:params:acme:error:unauthorized",
-                "detail": f"an authorization of this order is {failed}",
-            }
+        settled = _order_change(statuses, str(order["status"]))
+        if settled:
             self._store.update(
-                "acme_orders",
-                order_id,
-                {"status": "invalid", "error": error},
-                when_status=("pending", "ready"),
-            )
-        elif all(s == "valid" for s in statuses):
-            self._store.update(
-                "acme_orders", order_id, {"status": "ready"}, when_status=("pending",)
+                "acme_orders", order_id, settled, when_status=(str(order["status"]),)
             )
 
     # -- finalize and download ------------------------------------------------------------
@@ -298,6 +341,10 @@ class Orders:
         account = self._accounts.row(str(row["account_id"]))
         grant = self._accounts.grant(account)
         status = order_status(row, self._clock())
+        if status == "pending":  # every authorization valid, written by an older version
+            self._settle_order(order_id)
+            row = self._order_row(order_id)
+            status = order_status(row, self._clock())
         if status != "ready":
             raise AcmeError(ORDER_NOT_READY, f"the order is {status}, not ready")
         payload = request.payload
@@ -403,6 +450,21 @@ class Orders:
         if row is None:
             raise AcmeError(NOT_FOUND, f"no authorization {authz_id}")
         return row
+
+
+def _order_change(statuses: list[str], order_status_now: str) -> dict[str, Any]:
+    """The order's change given its authorizations' statuses (RFC 8555 7.1.6): invalid
+    when one is dead, ready when all are valid, else nothing."""
+    failed = next((s for s in statuses if s in DEAD), None)
+    if failed and order_status_now in ("pending", "ready"):
+        error = {
+            "type": "urn:ietf:params:acme:error:unauthorized",
+            "detail": f"an authorization of this order is {failed}",
+        }
+        return {"status": "invalid", "error": error}
+    if not failed and order_status_now == "pending" and all(s == "valid" for s in statuses):
+        return {"status": "ready"}
+    return {}
 
 
 def _identifiers(value: Any) -> list[tuple[str, str]]:

@@ -8,9 +8,25 @@ and orders). ``[acme] state`` chooses: empty for SQLite, ``dynamodb://TABLE``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
+
+MAX_TOGETHER = 100  # rows in one update_together: DynamoDB's TransactWriteItems limit
+
+
+@dataclass(frozen=True)
+class Write:
+    """One row's part of ``update_together``: apply ``changes`` if the row's status is
+    one of ``when_status``; with no changes, only the condition is checked (a sibling
+    authorization that must still read as it did)."""
+
+    table: str
+    key: str
+    when_status: tuple[str, ...]
+    changes: Mapping[str, Any] = field(default_factory=dict)
 
 
 class AcmeState(Protocol):
@@ -36,6 +52,13 @@ class AcmeState(Protocol):
         *,
         when_status: tuple[str, ...] | None = None,
     ) -> bool: ...
+
+    def update_together(self, writes: Sequence[Write]) -> bool:
+        """All or none (one transaction): True when every row's status matched and the
+        changes were written; False, and nothing written, when one did not. Used where a
+        client must never see one write without the other (RFC 8555 7.1.6: the order is
+        ready as soon as its last authorization is valid)."""
+        ...
 
     def add_nonce(self, value: str, expires_at: datetime) -> None: ...
 

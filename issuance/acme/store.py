@@ -16,9 +16,13 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from issuance.acme.state import Write
+from pki.store.checkpoint import WalCheckpointer
 
 _SCHEMA = """
 create table if not exists acme_eab (
@@ -104,16 +108,44 @@ class AcmeStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("pragma journal_mode=wal")
-        self._conn.execute("pragma busy_timeout=5000")
-        self._conn.executescript(_SCHEMA)
+        self._path = path
+        # A connection per thread (WAL lets readers run beside the one writer), so a
+        # poll does not queue behind a validator's write on one shared connection.
+        # Compare-and-set stays a single statement, or one BEGIN IMMEDIATE transaction
+        # (update_together), which SQLite serialises across connections and processes.
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._opened_lock = threading.Lock()
+        # Checkpoints on a thread of their own, as issuance/statedb.py: with NORMAL a
+        # checkpoint syncs the file, and inside a commit it would stall that request.
+        self._checkpointer = WalCheckpointer(path)
+        self._conn().executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("pragma journal_mode=wal")
+            # As issuance/statedb.py and pki/store/sqlite.py: in WAL mode NORMAL syncs at
+            # checkpoints, not at every commit. A process crash loses nothing (the WAL is
+            # in the OS); a power loss may lose the last commits -- nonces a client
+            # retries on badNonce, and order steps it polls again -- never corrupts.
+            conn.execute("pragma synchronous=normal")
+            conn.execute("pragma wal_autocheckpoint=0")
+            conn.execute("pragma busy_timeout=5000")
+            with self._opened_lock:
+                self._opened.append(conn)
+            self._local.conn = conn
+        return conn
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        with self._opened_lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+        self._local = threading.local()
+        self._checkpointer.close()
 
     # -- generic resources ----------------------------------------------------------------
     def insert(self, table: str, row: dict[str, Any]) -> bool:
@@ -123,13 +155,13 @@ class AcmeStore:
         columns = ", ".join(encoded)
         marks = ", ".join("?" for _ in encoded)
         try:
-            with self._lock:
-                self._conn.execute(
-                    f"insert into {table} ({columns}) values ({marks})",  # noqa: S608 - fixed names
-                    tuple(encoded.values()),
-                )
+            self._conn().execute(
+                f"insert into {table} ({columns}) values ({marks})",  # noqa: S608 - fixed names
+                tuple(encoded.values()),
+            )
         except sqlite3.IntegrityError:
             return False
+        self._checkpointer.wrote()
         return True
 
     def get(self, table: str, key: str) -> dict[str, Any] | None:
@@ -138,26 +170,31 @@ class AcmeStore:
 
     def find(self, table: str, column: str, value: str) -> dict[str, Any] | None:
         _check(table)
-        with self._lock:
-            row = self._conn.execute(
+        row = (
+            self._conn()
+            .execute(
                 f"select * from {table} where {column} = ?",  # noqa: S608 - fixed names
                 (value,),
-            ).fetchone()
+            )
+            .fetchone()
+        )
         return _decode(dict(row)) if row is not None else None
 
     def select(self, table: str, column: str, value: str) -> list[dict[str, Any]]:
         _check(table)
-        with self._lock:
-            rows = self._conn.execute(
+        rows = (
+            self._conn()
+            .execute(
                 f"select * from {table} where {column} = ? order by rowid",  # noqa: S608
                 (value,),
-            ).fetchall()
+            )
+            .fetchall()
+        )
         return [_decode(dict(row)) for row in rows]
 
     def all(self, table: str) -> list[dict[str, Any]]:
         _check(table)
-        with self._lock:
-            rows = self._conn.execute(f"select * from {table} order by rowid").fetchall()  # noqa: S608
+        rows = self._conn().execute(f"select * from {table} order by rowid").fetchall()  # noqa: S608
         return [_decode(dict(row)) for row in rows]
 
     def update(
@@ -172,44 +209,57 @@ class AcmeStore:
         them (compare-and-set). True when a row changed; False also when a unique
         value (an account key's thumbprint) is taken."""
         _check(table)
-        encoded = _encode(changes)
-        sets = ", ".join(f"{column} = ?" for column in encoded)
-        sql = f"update {table} set {sets} where {KEYS.get(table, 'id')} = ?"  # noqa: S608
-        args: list[Any] = [*encoded.values(), key]
-        if when_status:
-            sql += f" and status in ({', '.join('?' for _ in when_status)})"
-            args.extend(when_status)
+        self._checkpointer.wrote()
         try:
-            with self._lock:
-                return self._conn.execute(sql, args).rowcount == 1
+            return _update(self._conn(), table, key, changes, when_status) == 1
         except sqlite3.IntegrityError:  # a unique value taken meanwhile (a key rollover race)
             return False
 
+    def update_together(self, writes: Sequence[Write]) -> bool:
+        """One ``BEGIN IMMEDIATE`` transaction: every write's status matched, or none
+        is kept."""
+        for write in writes:
+            _check(write.table)
+        conn = self._conn()
+        conn.execute("begin immediate")
+        try:
+            for write in writes:
+                if _update(conn, write.table, write.key, write.changes, write.when_status) != 1:
+                    conn.execute("rollback")
+                    return False
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        conn.execute("commit")
+        self._checkpointer.wrote()
+        return True
+
     # -- nonces ---------------------------------------------------------------------------
     def add_nonce(self, value: str, expires_at: datetime) -> None:
-        with self._lock:
-            self._conn.execute("insert into acme_nonces values (?, ?)", (value, stamp(expires_at)))
+        self._conn().execute("insert into acme_nonces values (?, ?)", (value, stamp(expires_at)))
+        self._checkpointer.wrote()
 
     def take_nonce(self, value: str, now: datetime) -> bool:
         """Consume a nonce: true once, if it was issued here and has not expired."""
-        with self._lock:
-            row = self._conn.execute(
-                "delete from acme_nonces where value = ? returning expires_at", (value,)
-            ).fetchone()
+        row = (
+            self._conn()
+            .execute("delete from acme_nonces where value = ? returning expires_at", (value,))
+            .fetchone()
+        )
+        self._checkpointer.wrote()
         return row is not None and datetime.fromisoformat(row[0]) > now
 
     def purge(self, now: datetime, *, keep_orders_until: datetime) -> None:
         """Forget expired nonces, and orders (with their authorizations) that expired
         before ``keep_orders_until`` (kept a while so clients read why they failed)."""
-        with self._lock:
-            self._conn.execute("delete from acme_nonces where expires_at <= ?", (stamp(now),))
-            self._conn.execute(
-                "delete from acme_authz where expires_at <= ?", (stamp(keep_orders_until),)
-            )
-            self._conn.execute(
-                "delete from acme_orders where expires_at <= ? and status != 'valid'",
-                (stamp(keep_orders_until),),
-            )
+        conn = self._conn()
+        conn.execute("delete from acme_nonces where expires_at <= ?", (stamp(now),))
+        conn.execute("delete from acme_authz where expires_at <= ?", (stamp(keep_orders_until),))
+        conn.execute(
+            "delete from acme_orders where expires_at <= ? and status != 'valid'",
+            (stamp(keep_orders_until),),
+        )
+        self._checkpointer.wrote()
 
 
 def _check(table: str) -> None:
@@ -217,7 +267,30 @@ def _check(table: str) -> None:
         raise ValueError(f"not an ACME table: {table}")
 
 
-def _encode(row: dict[str, Any]) -> dict[str, Any]:
+def _update(
+    conn: sqlite3.Connection,
+    table: str,
+    key: str,
+    changes: Mapping[str, Any],
+    when_status: tuple[str, ...] | None,
+) -> int:
+    """The rows changed (or, with no changes, matched): one statement, so the status
+    check and the write are one step."""
+    encoded = _encode(changes)
+    where = f"{KEYS.get(table, 'id')} = ?"
+    args: list[Any] = [key]
+    if when_status:
+        where += f" and status in ({', '.join('?' for _ in when_status)})"
+        args.extend(when_status)
+    if not encoded:
+        found = conn.execute(f"select count(*) from {table} where {where}", args).fetchone()  # noqa: S608
+        return int(found[0])
+    sets = ", ".join(f"{column} = ?" for column in encoded)
+    sql = f"update {table} set {sets} where {where}"  # noqa: S608 - fixed names
+    return int(conn.execute(sql, [*encoded.values(), *args]).rowcount)
+
+
+def _encode(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         column: json.dumps(value)
         if column in JSON_COLUMNS and value is not None

@@ -81,6 +81,20 @@ class Validator:
             ]
         self._resolver.lifetime = settings.validation_timeout_seconds
         self._resolver.timeout = settings.validation_timeout_seconds
+        # One client for every http-01 fetch (httpx.Client is thread-safe): building one
+        # per attempt made a new SSL context and connection pool each time. No
+        # keep-alive (as Boulder's VA): each attempt is a fresh connection to the address
+        # the name resolves to now, never a pooled one another identifier opened, and a
+        # connection the host closed while idle cannot fail an attempt.
+        self._http = httpx.Client(
+            timeout=settings.validation_timeout_seconds,
+            follow_redirects=False,  # as before: the token must be served at the path
+            trust_env=False,  # never through a proxy: the identifier's own host
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
+
+    def close(self) -> None:
+        self._http.close()
 
     def validate(self, challenge: Challenge, key_authz: str) -> AcmeError | None:
         checks = {"http-01": self._http01, "dns-01": self._dns01, "tls-alpn-01": self._tls_alpn01}
@@ -109,14 +123,7 @@ class Validator:
         url = f"http://{host}:{self._settings.http01_port}/.well-known/acme-challenge/{challenge.token}"
         where = f"{challenge.identifier} ({address}:{self._settings.http01_port})"
         try:
-            with (
-                httpx.Client(
-                    timeout=self._settings.validation_timeout_seconds,
-                    follow_redirects=False,
-                    trust_env=False,  # never through a proxy: the identifier's own host
-                ) as client,
-                client.stream("GET", url, headers={"Host": challenge.identifier}) as response,
-            ):
+            with self._http.stream("GET", url, headers={"Host": challenge.identifier}) as response:
                 body = b""
                 for chunk in response.iter_bytes():
                     body += chunk
