@@ -66,7 +66,8 @@ def run_build(
 
     def deliver(sink: str, alerts: Sequence[Alert]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         outcome = deliver_all(alerts, [sinks[sink]]).outcome(sink)
-        # alerts below a sink's min_severity are settled too: nothing is owed to retry
+        # alerts below a sink's min_severity are settled too, at their severity now: nothing
+        # is owed to retry, and the outbox owes them again if they escalate (warehouse/outbox.py)
         return (*outcome.delivered, *outcome.skipped), tuple(outcome.errors)
 
     with (

@@ -165,9 +165,11 @@ class Alert:
 
     @property
     def version(self) -> str:
-        """Identity plus progress (``key``, ``last_seen``, ``count``).
+        """Identity plus progress (``key``, ``last_seen``, ``count``, ``severity``).
 
         Idempotency keys use this rather than ``key`` alone: a retry of the same
-        alert is a duplicate a receiver may drop, an alert seen again later is news.
+        alert is a duplicate a receiver may drop, an alert seen again later is news,
+        and so is one that escalated, even with no new activity (a certificate left
+        undeployed grows more urgent as the old one's expiry nears).
         """
-        return f"{self.key}\x1f{iso_utc(self.last_seen)}\x1f{self.count}"
+        return f"{self.key}\x1f{iso_utc(self.last_seen)}\x1f{self.count}\x1f{self.severity}"

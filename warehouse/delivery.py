@@ -53,7 +53,9 @@ class SinkOutcome:
     sink: str
     delivered: tuple[str, ...]
     failed: tuple[str, ...]
-    skipped: tuple[str, ...]  # below the sink's min_severity: not owed, not to retry
+    # below the sink's min_severity: not owed, not to retry, at this severity (the
+    # outbox owes an alert again when it escalates)
+    skipped: tuple[str, ...]
     errors: tuple[str, ...]
 
     @property

@@ -101,10 +101,10 @@ class WebhookSettings(AlertSinkSettings):
 def idempotency_key(alerts: Iterable[Alert]) -> str:
     """The same for the same batch, whatever its order; new when an alert progresses.
 
-    Built from each alert's key plus its ``last_seen`` and ``count`` (see
+    Built from each alert's key plus its ``last_seen``, ``count`` and ``severity`` (see
     ``Alert.version``): a retry of a batch is a duplicate a receiver may drop, but
-    the same alert seen again in a later build carries news and must not be dropped
-    as a duplicate of its first delivery.
+    the same alert seen again in a later build, or escalated (the outbox owes it again
+    then), carries news and must not be dropped as a duplicate of its first delivery.
     """
     digest = hashlib.sha256("\n".join(sorted(alert.version for alert in alerts)).encode())
     return f"certsight-{digest.hexdigest()}"
