@@ -205,7 +205,11 @@ class Certbot:
     def _account(self) -> list[str]:
         args = ["--agree-tos", "--register-unsafely-without-email"]
         if self.target.eab is not None:
-            args += ["--eab-kid", self.target.eab.kid, "--eab-hmac-key", self.target.eab.hmac_key]
+            # key=value: a base64url key may start with '-', which argparse takes for an option
+            args += [
+                f"--eab-kid={self.target.eab.kid}",
+                f"--eab-hmac-key={self.target.eab.hmac_key}",
+            ]
         return args
 
     def run(
@@ -353,7 +357,11 @@ class Lego:
             *(arg for name in names for arg in ("--domains", name)),
         ]
         if self.target.eab is not None:
-            command += ["--eab", "--kid", self.target.eab.kid, "--hmac", self.target.eab.hmac_key]
+            command += [
+                "--eab",
+                f"--kid={self.target.eab.kid}",
+                f"--hmac={self.target.eab.hmac_key}",
+            ]
         done = run_client([*command, "run"], env=self.env, cwd=self.workdir)
         stem = names[0].replace("*", "_")
         folder = self.workdir / "certificates"

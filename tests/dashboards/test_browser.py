@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from certsight.settings import Home
 from dashboards.catalog import (
@@ -90,7 +91,10 @@ def _follow(tab: Tab, dashboard: Dashboard, pattern: str, target: PageSpec) -> s
     alerts = page(ALERTS_PAGE)
     open_page(tab.page, page_url(dashboard.url, alerts), alerts.title)
     link = tab.page.get_by_test_id("stPageLink-NavLink").filter(has_text=re.compile(pattern))
-    assert link.count() > 0, f"the first alert has no link matching {pattern!r}"
+    try:  # the queue's links come with its last rerun, later than the title on a busy machine
+        link.first.wait_for(state="visible", timeout=60_000)
+    except PlaywrightTimeoutError:
+        pytest.fail(f"the first alert has no link matching {pattern!r}")
     found = re.search(pattern, link.first.inner_text())
     assert found is not None
     subject = found.group(1)

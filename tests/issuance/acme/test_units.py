@@ -189,3 +189,19 @@ def test_expired_orders_and_authorizations_read_as_such() -> None:
     authz = {"status": "pending", "expires_at": (NOW + timedelta(hours=1)).isoformat()}
     assert authz_status(authz, NOW) == "pending"
     assert authz_status(authz, NOW + timedelta(hours=2)) == "expired"
+
+
+def test_eab_hmac_keys_never_start_with_a_dash(tmp_path: Path) -> None:
+    """certbot's `--eab-hmac-key KEY` (argparse) reads a key starting with '-' as an
+    option and stops with a usage error; one base64url key in 64 would. 600 keys: today's
+    code passes always, a plain base64url draw fails this with probability 1 - (63/64)^600,
+    over 99.99%."""
+    keys = EabKeys(AcmeStore(tmp_path / "state.sqlite"))
+    created = [
+        keys.create(
+            name=f"host{n}", allow=["*.corp.example"], profiles=[], rate_limit="1/second", now=NOW
+        )[1]
+        for n in range(600)
+    ]
+    assert len(set(created)) == 600
+    assert not [key for key in created if key.startswith("-")]
