@@ -31,6 +31,34 @@ class TokenError(ValueError):
     """A token cannot be created or changed as asked; the message says why."""
 
 
+def check_terms(
+    name: str,
+    allow: Iterable[str],
+    rate_limit: str,
+    *,
+    holder: tuple[str, str],
+    error: type[TokenError] = TokenError,
+) -> tuple[str, ...]:
+    """The terms every credential bound to a policy shares (API tokens, ACME EAB keys): a
+    name, at least one valid name pattern, a rate limit. Returns the patterns; ``holder``
+    names the credential in messages (``("token", "a token")``)."""
+    if not _NAME.fullmatch(name):
+        raise error(
+            f"{holder[0]} name {name!r}: 1-64 letters, digits, '.', '_', '@' or '-', "
+            "starting with a letter or digit"
+        )
+    patterns = tuple(allow)
+    if not patterns:
+        raise error(f"{holder[1]} needs at least one --allow pattern")
+    for pattern in patterns:
+        parse_pattern(pattern)  # PatternError names the bad one
+    try:
+        check_rate_limit(rate_limit)
+    except ValueError as exc:
+        raise error(str(exc)) from None
+    return patterns
+
+
 @dataclass(frozen=True)
 class TokenInfo:
     """A token as ``token list`` shows it: never the secret, never its hash."""
@@ -80,20 +108,7 @@ class TokenStore:
         expires_days: int | None = None,
     ) -> str:
         """Store a new token and return its secret: the only time anyone sees it."""
-        if not _NAME.fullmatch(name):
-            raise TokenError(
-                f"token name {name!r}: 1-64 letters, digits, '.', '_', '@' or '-', "
-                "starting with a letter or digit"
-            )
-        patterns = tuple(allow)
-        if not patterns:
-            raise TokenError("a token needs at least one --allow pattern")
-        for pattern in patterns:
-            parse_pattern(pattern)  # PatternError names the bad one
-        try:
-            check_rate_limit(rate_limit)
-        except ValueError as exc:
-            raise TokenError(str(exc)) from None
+        patterns = check_terms(name, allow, rate_limit, holder=("token", "a token"))
         if expires_days is not None and expires_days < 1:
             raise TokenError("--expires must be at least 1 day")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)

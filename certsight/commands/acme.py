@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from certsight.commands.common import console, errors, home_option, utc_now
+from certsight.commands.common import chosen_profiles, console, errors, home_option, utc_now
 from certsight.settings import CertsightSettings, Home
 
 if TYPE_CHECKING:
@@ -61,22 +61,15 @@ def create(
     fmt: str,
 ) -> None:
     """Create a key; its id and base64url HMAC key are printed once."""
-    from issuance.acme.eab import EabError
-    from issuance.settings import DEFAULT_PROFILE
 
-    settings = CertsightSettings.load(home).issuance
-    chosen = profiles or (DEFAULT_PROFILE,)
-    known = settings.all_profiles()
-    unknown = [p for p in chosen if p not in known]
-    if unknown:
-        raise EabError(f"unknown profile {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    chosen, default_rate = chosen_profiles(home, profiles)
     store, keys = _keys(home)
     try:
         kid, hmac_key = keys.create(
             name=name,
             allow=allow,
             profiles=chosen,
-            rate_limit=rate_limit or settings.rate_limit,
+            rate_limit=rate_limit or default_rate,
             now=utc_now(),
         )
     finally:

@@ -111,3 +111,20 @@ def home_option(command: F) -> F:
             raise
 
     return wrapper  # type: ignore[return-value]
+
+
+def chosen_profiles(home: Home, profiles: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
+    """The profiles a new credential (token or EAB key) is bound to, the default when none
+    is named, and the default rate limit: from ``[issuance]``. An unknown profile is a
+    one-line user error (TokenError) naming the known ones."""
+    from certsight.settings import CertsightSettings
+    from issuance.settings import DEFAULT_PROFILE
+    from issuance.tokens import TokenError
+
+    settings = CertsightSettings.load(home).issuance
+    chosen = profiles or (DEFAULT_PROFILE,)
+    known = settings.all_profiles()
+    unknown = [p for p in chosen if p not in known]
+    if unknown:
+        raise TokenError(f"unknown profile {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return chosen, settings.rate_limit

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from certsight.commands.common import console, errors, home_option, utc_now
-from certsight.settings import CertsightSettings, Home
+from certsight.commands.common import chosen_profiles, console, errors, home_option, utc_now
+from certsight.settings import Home
 
 
 @click.group()
@@ -45,22 +45,16 @@ def create(
 ) -> None:
     """Create a token; it is printed once, alone on the last line of stdout."""
     from issuance.runtime import open_state
-    from issuance.settings import DEFAULT_PROFILE
-    from issuance.tokens import TokenError, TokenStore
+    from issuance.tokens import TokenStore
 
-    settings = CertsightSettings.load(home).issuance
-    chosen = profiles or (DEFAULT_PROFILE,)
-    known = settings.all_profiles()
-    unknown = [p for p in chosen if p not in known]
-    if unknown:
-        raise TokenError(f"unknown profile {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    chosen, default_rate = chosen_profiles(home, profiles)
     state = open_state(home.issuance)
     try:
         secret = TokenStore(state).create(
             name=name,
             allow=allow,
             profiles=chosen,
-            rate_limit=rate_limit or settings.rate_limit,
+            rate_limit=rate_limit or default_rate,
             now=utc_now(),
             expires_days=expires_days,
         )

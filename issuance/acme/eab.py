@@ -24,10 +24,8 @@ from josepy.jwk import JWK, JWKOct
 
 from issuance.acme.problems import MALFORMED, UNAUTHORIZED, AcmeError
 from issuance.acme.state import AcmeState
-from issuance.patterns import parse_pattern
 from issuance.policy import Grant
-from issuance.settings import check_rate_limit
-from issuance.tokens import _NAME, TokenError
+from issuance.tokens import TokenError, check_terms
 
 HMAC_BYTES = 32
 
@@ -89,20 +87,9 @@ class EabKeys:
         now: datetime,
     ) -> tuple[str, str]:
         """A new key: (key id, base64url HMAC key), the only time the key is shown."""
-        if not _NAME.fullmatch(name):
-            raise EabError(
-                f"EAB name {name!r}: 1-64 letters, digits, '.', '_', '@' or '-', "
-                "starting with a letter or digit"
-            )
-        patterns = tuple(allow)
-        if not patterns:
-            raise EabError("an EAB key needs at least one --allow pattern")
-        for pattern in patterns:
-            parse_pattern(pattern)  # PatternError names the bad one
-        try:
-            check_rate_limit(rate_limit)
-        except ValueError as exc:
-            raise EabError(str(exc)) from None
+        patterns = check_terms(
+            name, allow, rate_limit, holder=("EAB", "an EAB key"), error=EabError
+        )
         kid = "kid-" + secrets.token_urlsafe(16)
         hmac_key = _option_safe_key()
         inserted = self._store.insert(
