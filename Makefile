@@ -4,13 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean clients browser acme-servers acme-clients package
+.PHONY: run test test-fast lint bench clean clients browser acme-servers acme-clients package synth
 
 $(STAMP): pyproject.toml agent/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "certsight needs Python 3.11 or newer")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,infra]'
 	$(BIN)/python -m pip install --quiet -e ./agent  # the endpoint agent: .venv/bin/certsight-agent
 	@touch $(STAMP)
 
@@ -71,6 +71,18 @@ lint: $(STAMP)
 # One AWS Lambda zip per deployable unit under dist/ (docs/deployment.md).
 package: $(STAMP)
 	$(BIN)/certsight package
+
+# The CloudFormation templates of every stack under infra/cdk.out/ (docs/deploy.md),
+# from the zips `make package` builds; offline, no CDK CLI, no AWS account. A pipeline
+# fills dist/<unit>-pki from its secret store first; where it is missing, a demo CA made
+# for the purpose (build/synth-home) stands in, so the templates can be read anyway.
+SYNTH_HOME := build/synth-home
+synth: package
+	@test -d dist/validation-pki || { \
+	  echo "dist/validation-pki is missing: using a demo CA from $(SYNTH_HOME) (templates for reading, not for deploying)"; \
+	  test -f $(SYNTH_HOME)/pki/ca.json || $(BIN)/certsight ca init --home $(SYNTH_HOME) >/dev/null; \
+	  cp -r $(SYNTH_HOME)/pki dist/validation-pki; }
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(BIN)/python -m infra.app
 
 bench: $(STAMP) acme-servers
 	$(BIN)/python bench/ocsp_bench.py

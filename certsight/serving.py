@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from certsight.settings import HOME_ENV, Home
 from pki.layout import ISSUING_NAME
 from pki.store.crls import open_crl_store
+from responders.web.exchange import DEFAULT_CDN_MAX_AGE
 from responders.web.runtime import RuntimeConfig, build_runtime
 from responders.web.server import ServerStartError
 
@@ -38,6 +39,7 @@ def runtime_config(
     role: str = "all",
     ocsp_validity: int = 3600,
     status_max_age: int = 300,
+    cdn_max_age: int = DEFAULT_CDN_MAX_AGE,
     log_batch_seconds: float = 60.0,
     trust_viewer_address: bool = False,
 ) -> RuntimeConfig:
@@ -50,6 +52,7 @@ def runtime_config(
         roles=("ocsp", "crl") if role == "all" else (role,),
         ocsp_validity_s=ocsp_validity,
         status_max_age_s=status_max_age,
+        cdn_max_age_s=cdn_max_age,
         log_batch_seconds=log_batch_seconds,
         trust_viewer_address=trust_viewer_address,
     )

@@ -1,1 +1,1 @@
-"""Infrastructure as code (AWS CDK): one stack and one pipeline per module (next stage)."""
+"""Infrastructure as code (AWS CDK): one stack and one pipeline per module (docs/deploy.md)."""

@@ -2,7 +2,8 @@
 
 One zip, two handlers, deployed as two functions, since each trusts different callers:
 
-- ``api_handler``: the issuance API behind a Function URL (payload 2.0) with IAM auth.
+- ``api_handler``: the issuance API behind an API Gateway HTTP API or a Function URL
+  (payload 2.0, the same event shape) with IAM auth.
   The caller is the IAM principal the URL's authorizer verified, mapped to a policy by
   ``[issuance.principals.*]``; bearer tokens are not used here (the Authorization
   header carries the SigV4 signature). Issuance events go to stdout as JSON

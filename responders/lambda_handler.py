@@ -9,7 +9,9 @@ while rotating, of the ``X-Certsight-Origin-Secret`` header the CDN adds: when s
 requests without it are refused with 403), ``CERTSIGHT_TRUST_VIEWER_ADDRESS`` (``1``:
 log ``CloudFront-Viewer-Address`` as the client; only together with the origin
 secret), ``CERTSIGHT_STATUS_MAX_AGE`` (seconds without a successful read of the store's
-change feed after which remembered statuses are no longer signed; default 300).
+change feed after which remembered statuses are no longer signed; default 300),
+``CERTSIGHT_CDN_MAX_AGE`` (the cap on the ``max-age`` of OCSP and CRL answers, whole
+seconds, default 300: how long CloudFront answers from its copy before asking here).
 Access-log records go to stdout as JSON through Powertools Logger, one per request, with
 the LAKE's field names at the top level. There is no ``/metrics`` here: a failing change
 feed shows as ``status feed ...`` log lines (responders/web/feed_health.py), one per
@@ -25,10 +27,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from responders.web.clientip import parse_secrets
+from responders.web.exchange import DEFAULT_CDN_MAX_AGE
 from responders.web.lambda_adapter import LambdaFrontend
 from responders.web.runtime import ORIGIN_SECRET_ENV, RuntimeConfig, build_runtime
 
 TRUE = ("1", "true", "yes", "on")
+CDN_MAX_AGE_ENV = "CERTSIGHT_CDN_MAX_AGE"
 
 # INFO explicitly: access records are the product's data, not debug output. (Only
 # AWS_LAMBDA_LOG_LEVEL above INFO, set on the function, would silence them.)
@@ -62,9 +66,22 @@ def _config_from_env() -> RuntimeConfig:
         ocsp_validity_s=int(os.environ.get("CERTSIGHT_OCSP_VALIDITY", "3600")),
         poll_interval_s=float(os.environ.get("CERTSIGHT_POLL_SECONDS", "2")),
         status_max_age_s=int(max_age),
+        cdn_max_age_s=_cdn_max_age(),
         crl_location=os.environ.get("CERTSIGHT_CRLS") or None,
         trust_viewer_address=trust,
     )
+
+
+def _cdn_max_age() -> int:
+    """Refused here, naming the variable, rather than as a bare ValueError later."""
+    raw = os.environ.get(CDN_MAX_AGE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CDN_MAX_AGE
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise RuntimeError(
+            f"{CDN_MAX_AGE_ENV} must be a positive whole number of seconds, not {raw!r}"
+        )
+    return int(raw)
 
 
 def frontend() -> LambdaFrontend:

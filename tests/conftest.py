@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from moto.server import ThreadedMotoServer
 
+from certsight.packaging import BuiltUnit, build_units
 from certsight.settings import Home
 from issuance.crl_updater import sign_crls
 from issuance.hierarchy import init_ca
@@ -204,3 +205,11 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     return moto_endpoint
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltUnit]:
+    """The real Lambda units, built once per session (about half a minute for all
+    four): the packaging tests open them, the infrastructure tests synthesise them."""
+    out = tmp_path_factory.mktemp("dist")
+    return {b.unit.name: b for b in build_units(out)}

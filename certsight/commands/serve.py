@@ -49,6 +49,15 @@ from certsight.settings import Home
     "nextUpdate, then tryLater)",
 )
 @click.option(
+    "--cdn-max-age",
+    default=300,
+    show_default=True,
+    type=click.IntRange(1),
+    help="cap, in seconds, on the max-age of OCSP and CRL answers: a revocation reaches "
+    "clients behind a CDN within it; stale-if-error lets the CDN serve what it holds up to "
+    "the answer's nextUpdate while this server is down",
+)
+@click.option(
     "--log-batch-seconds",
     default=60.0,
     show_default=True,
@@ -80,6 +89,7 @@ def serve(
     workers: int,
     ocsp_validity: int,
     status_max_age: int,
+    cdn_max_age: int,
     log_batch_seconds: float,
     no_crl_updater: bool,
     trust_viewer_address: bool,
@@ -115,6 +125,7 @@ def serve(
         role=role,
         ocsp_validity=ocsp_validity,
         status_max_age=status_max_age,
+        cdn_max_age=cdn_max_age,
         log_batch_seconds=log_batch_seconds,
         trust_viewer_address=trust_viewer_address,
     )

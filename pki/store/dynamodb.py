@@ -82,7 +82,7 @@ PK = "issuer_key_sha1"
 SK = "serial"
 SERIAL_INDEX = "by-serial"
 REVOKED_INDEX = "revoked-by-issuer"
-_REVOKED_KEY = "revoked_issuer"
+REVOKED_KEY = "revoked_issuer"
 
 _CHANGES = "#changes"
 _META = "#meta"
@@ -151,7 +151,7 @@ def _record_to_item(record: CertificateRecord) -> Item:
     if record.revocation_reason is not None:
         item["revocation_reason"] = {"N": str(int(record.revocation_reason))}
     if record.status is CertStatus.revoked:
-        item[_REVOKED_KEY] = {"S": record.issuer_key_sha1}
+        item[REVOKED_KEY] = {"S": record.issuer_key_sha1}
     return item
 
 
@@ -252,7 +252,7 @@ class DynamoDbStore:
                 AttributeDefinitions=[
                     {"AttributeName": PK, "AttributeType": "S"},
                     {"AttributeName": SK, "AttributeType": "S"},
-                    {"AttributeName": _REVOKED_KEY, "AttributeType": "S"},
+                    {"AttributeName": REVOKED_KEY, "AttributeType": "S"},
                 ],
                 KeySchema=[
                     {"AttributeName": PK, "KeyType": "HASH"},
@@ -267,7 +267,7 @@ class DynamoDbStore:
                     {
                         "IndexName": REVOKED_INDEX,
                         "KeySchema": [
-                            {"AttributeName": _REVOKED_KEY, "KeyType": "HASH"},
+                            {"AttributeName": REVOKED_KEY, "KeyType": "HASH"},
                             {"AttributeName": SK, "KeyType": "RANGE"},
                         ],
                         "Projection": {"ProjectionType": "ALL"},
@@ -343,7 +343,7 @@ class DynamoDbStore:
                 "ExpressionAttributeNames": {
                     "#sk": SK,
                     "#status": "status",
-                    "#revoked_key": _REVOKED_KEY,
+                    "#revoked_key": REVOKED_KEY,
                 },
                 "ExpressionAttributeValues": {
                     ":revoked": {"S": CertStatus.revoked.value},
@@ -386,7 +386,7 @@ class DynamoDbStore:
                         "TableName": self._table,
                         "IndexName": REVOKED_INDEX,
                         "KeyConditionExpression": "#revoked_key = :issuer",
-                        "ExpressionAttributeNames": {"#revoked_key": _REVOKED_KEY},
+                        "ExpressionAttributeNames": {"#revoked_key": REVOKED_KEY},
                         "ExpressionAttributeValues": {":issuer": {"S": issuer_key_sha1}},
                     }
                 )

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, formatdate
 from typing import Any
 
 from pki.ocsp_getpath import GetDecodeError, decode_get_request
@@ -29,6 +29,10 @@ _TEXT_TYPE = (b"content-type", b"text/plain")
 MAX_BODY = 16 * 1024  # an OCSP request is a few hundred octets; bigger is abuse
 _NO_STORE = (b"cache-control", b"no-store")
 _TRY_LATER = ResponseStatus.tryLater
+# Longest a CDN keeps an answer fresh: a revocation reaches clients behind it within this
+# plus the few seconds the store's change feed takes; smaller means more origin requests
+# (docs/ocsp.md "Cache headers").
+DEFAULT_CDN_MAX_AGE = 300
 
 
 # Not frozen: these are built for every request, and frozen dataclasses construct slower.
@@ -77,17 +81,52 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-class _CacheHeaders:
-    """RFC 5019 6.2 headers. Dates are formatted once per response (the same bytes are
-    served thousands of times); only max-age counts down."""
+def check_cdn_max_age(value: object) -> int:
+    """The CDN max-age cap, refused unless a positive whole number of seconds: a zero
+    cap would send every request to the origin, and a fraction cannot be said in
+    ``max-age``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"the CDN max-age cap must be a whole number of seconds, got {value!r}")
+    if value < 1:
+        raise ValueError(f"the CDN max-age cap must be at least 1 second, got {value}")
+    return value
 
-    def __init__(self, limit: int = 100_000) -> None:
+
+class _CacheHeaders:
+    """Cache headers that let a CDN ride out an origin outage (issue 15).
+
+    ``max-age`` is the cap (or less, near the end of the response's freshness), so a
+    revocation reaches clients behind a CDN within the cap; ``stale-if-error`` covers the
+    rest of the response's validity, so an edge keeps answering with the signed bytes
+    it holds while the origin fails, up to nextUpdate and never past it: RFC 5861 4
+    counts stale-if-error from the end of max-age, so the two add up to the seconds
+    left until nextUpdate. When nothing is left past max-age, ``must-revalidate`` is
+    sent instead (RFC 9111 5.2.2.2 forbids serving stale under it, which is right for
+    bytes about to expire). ``Expires`` agrees with max-age for HTTP/1.0 caches.
+
+    The fixed part (ETag, Last-Modified, the freshness and validity instants) is built
+    once per response, the same bytes being served thousands of times; ``Expires`` at
+    the cap changes once a second and is shared by every response. Per request this
+    costs two subtractions and one small bytes format, as the countdown before it did.
+    """
+
+    def __init__(self, cap: int = DEFAULT_CDN_MAX_AGE, limit: int = 100_000) -> None:
+        self._cap = check_cdn_max_age(cap)
         self._limit = limit
-        self._fixed: dict[str, tuple[Headers, float]] = {}
+        # etag -> (ETag and Last-Modified, fresh until, valid until, Expires at fresh until)
+        self._fixed: dict[str, tuple[Headers, float, float, bytes]] = {}
+        self._capped_expires: tuple[int, bytes] = (-1, b"")  # (second, Expires at +cap)
 
     def __call__(
-        self, etag: str, last_modified: datetime, expires: datetime, now: datetime
+        self,
+        etag: str,
+        last_modified: datetime,
+        fresh_until: datetime,
+        valid_until: datetime,
+        now: datetime,
     ) -> Headers:
+        """``fresh_until``: the latest a cache should consider the response fresh;
+        ``valid_until``: the response's own nextUpdate (the bytes are valid until then)."""
         fixed = self._fixed.get(etag)
         if fixed is None:
             if len(self._fixed) >= self._limit:
@@ -96,14 +135,34 @@ class _CacheHeaders:
                 [
                     (b"etag", etag.encode("latin-1")),
                     (b"last-modified", _http_date(last_modified).encode("latin-1")),
-                    (b"expires", _http_date(expires).encode("latin-1")),
                 ],
-                expires.timestamp(),
+                fresh_until.timestamp(),
+                valid_until.timestamp(),
+                _http_date(fresh_until).encode("latin-1"),
             )
             self._fixed[etag] = fixed
-        max_age = max(0, int(fixed[1] - now.timestamp()))
-        control = b"max-age=%d, public, no-transform, must-revalidate" % max_age
-        return [(b"cache-control", control), *fixed[0]]
+        moment = now.timestamp()
+        fresh = int(fixed[1] - moment)
+        if fresh >= self._cap:
+            max_age = self._cap
+            expires = self._expires_at_cap(int(moment))
+        else:
+            max_age = max(0, fresh)
+            expires = fixed[3]
+        stale = int(fixed[2] - moment) - max_age
+        if stale > 0:
+            control = b"max-age=%d, public, no-transform, stale-if-error=%d" % (max_age, stale)
+        else:
+            control = b"max-age=%d, public, no-transform, must-revalidate" % max_age
+        return [(b"cache-control", control), *fixed[0], (b"expires", expires)]
+
+    def _expires_at_cap(self, second: int) -> bytes:
+        held = self._capped_expires
+        if held[0] != second:
+            # One tuple, replaced whole: a racing thread at worst formats it twice.
+            held = (second, formatdate(second + self._cap, usegmt=True).encode("latin-1"))
+            self._capped_expires = held
+        return held[1]
 
 
 class ValidationService:
@@ -116,6 +175,7 @@ class ValidationService:
         clock: Callable[[], datetime],
         adapter: str,
         max_body: int = MAX_BODY,
+        cdn_max_age: int = DEFAULT_CDN_MAX_AGE,
     ) -> None:
         if max_body < 256:
             raise ValueError("a POST cap under 256 octets would refuse real OCSP requests")
@@ -125,7 +185,7 @@ class ValidationService:
         self._clock = clock
         self._adapter = adapter
         self.max_body = max_body
-        self._cache_headers = _CacheHeaders()
+        self._cache_headers = _CacheHeaders(cdn_max_age)
         # Request ids: a random per-process prefix and a counter, unique across workers
         # and far cheaper than a UUID per request.
         self._id_prefix = os.urandom(6).hex()
@@ -192,7 +252,10 @@ class ValidationService:
         status, body = 200, result.body
         if result.cacheable:
             assert result.etag and result.this_update and result.next_update
-            headers += self._cache_headers(result.etag, result.this_update, result.next_update, now)
+            next_update = result.next_update
+            headers += self._cache_headers(
+                result.etag, result.this_update, next_update, next_update, now
+            )
             if method == "GET" and _etag_matches(request.headers.get("if-none-match"), result.etag):
                 status, body = 304, b""
         else:
@@ -219,8 +282,11 @@ class ValidationService:
             return self._plain(request, 404, b"no such CRL\n", "crl")
         crl = published
         headers = [(b"content-type", b"application/pkix-crl")]
+        # Fresh (max-age) no longer than ``fresh_until`` (the CRL server's own bound, an
+        # hour after thisUpdate by default), stale-if-error up to the CRL's nextUpdate:
+        # the bytes stay a valid CRL until then, whatever the origin's state.
         headers += self._cache_headers(
-            published.etag, crl.this_update, published.fresh_until, self._clock()
+            published.etag, crl.this_update, published.fresh_until, crl.next_update, self._clock()
         )
         status, body = 200, crl.der
         if _etag_matches(request.headers.get("if-none-match"), published.etag):

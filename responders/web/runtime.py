@@ -34,7 +34,12 @@ from responders.crl.server import CrlServer, CrlServerSettings
 from responders.ocsp.authority import load_authorities
 from responders.ocsp.responder import OcspResponder, ResponderSettings
 from responders.web.clientip import NO_TRUST, ViewerTrust, parse_secrets
-from responders.web.exchange import MAX_BODY, ValidationService
+from responders.web.exchange import (
+    DEFAULT_CDN_MAX_AGE,
+    MAX_BODY,
+    ValidationService,
+    check_cdn_max_age,
+)
 from responders.web.feed_health import DEFAULT_MAX_AGE, FeedHealth
 
 ROLES = ("ocsp", "crl")
@@ -66,6 +71,9 @@ class RuntimeConfig:
     log_batch_records: int = 10_000
     log_batch_seconds: float = 60.0
     max_body: int = MAX_BODY
+    # Cap on the max-age of OCSP and CRL answers (exchange.py ``_CacheHeaders``): how long
+    # a CDN may answer from its copy before asking again; stale-if-error covers the rest.
+    cdn_max_age_s: int = DEFAULT_CDN_MAX_AGE
     max_requests_per_connection: int = 1000  # then close, so workers rebalance (as nginx)
     # Believe CloudFront-Viewer-Address (only behind a CDN); with CERTSIGHT_ORIGIN_SECRET
     # set, only on requests that carry the secret the CDN adds. Never the secret here:
@@ -84,6 +92,7 @@ class RuntimeConfig:
                 f"status max age ({self.status_max_age_s} s) must exceed the change feed's "
                 f"poll interval ({self.poll_interval_s} s)"
             )
+        check_cdn_max_age(self.cdn_max_age_s)  # here, so a bad value stops before any worker
 
     def to_env(self) -> None:
         os.environ[_ENV] = json.dumps(asdict(self))
@@ -185,6 +194,7 @@ def build_runtime(
         clock=clock,
         adapter=adapter,
         max_body=config.max_body,
+        cdn_max_age=config.cdn_max_age_s,
     )
     trust = ViewerTrust(
         header=config.trust_viewer_address,

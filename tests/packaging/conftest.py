@@ -1,4 +1,5 @@
-"""The real units, built once per session: building all four takes about half a minute."""
+"""Unpacked copies of the real units (built once per session by tests/conftest.py's
+``built``) and a copy of what the Lambda runtime provides."""
 
 from __future__ import annotations
 
@@ -8,24 +9,14 @@ import pytest
 
 from certsight.packaging import (
     BuiltUnit,
-    build_units,
 )
 from tests.lambda_sandbox import (
     runtime_provided_copy,
     unpack,
 )
-from tests.packaging.support import (
-    BUILDABLE,
-)
 
 
 # -- fixtures ------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltUnit]:
-    out = tmp_path_factory.mktemp("dist")
-    return {b.unit.name: b for b in build_units(out, BUILDABLE)}
-
-
 @pytest.fixture(scope="session")
 def unpacked(
     built: dict[str, BuiltUnit], tmp_path_factory: pytest.TempPathFactory

@@ -69,6 +69,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PkiHome]:
     monkeypatch.setenv("CERTSIGHT_STORE", str(made.home.pki.store))
     monkeypatch.delenv("CERTSIGHT_ROLES", raising=False)
     monkeypatch.delenv("CERTSIGHT_POLL_SECONDS", raising=False)
+    monkeypatch.delenv("CERTSIGHT_CDN_MAX_AGE", raising=False)
     lambda_handler.reset_for_tests()
     yield made
     lambda_handler.reset_for_tests()
@@ -214,7 +215,8 @@ def test_post_good_certificate(home: PkiHome, read_logs: ReadLogs) -> None:
     assert response.certificate_status is ocsp.OCSPCertStatus.GOOD
     assert response.serial_number == load_cert(home.good).serial_number
     assert_signed_by_delegated_signer(home, response)
-    assert "max-age=" in result["headers"]["cache-control"]
+    control = result["headers"]["cache-control"]
+    assert control.startswith("max-age=300, public, no-transform, stale-if-error="), control
 
     [record] = read_logs()
     assert_lake_record(
@@ -231,6 +233,32 @@ def test_post_good_certificate(home: PkiHome, read_logs: ReadLogs) -> None:
     assert record["client_ip"] == SOURCE_IP
     assert record["user_agent"] == "test-client/1.0"
     assert record["path"] == "/ocsp"
+
+
+@pytest.mark.parametrize("path", ["/ocsp", "/crl/issuing-ca.crl"])
+def test_cdn_max_age_comes_from_the_environment(
+    home: PkiHome, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """CERTSIGHT_CDN_MAX_AGE caps max-age on OCSP and CRL answers; the rest of the
+    validity goes to stale-if-error (exact values at held moments:
+    test_cdn_cache_headers.py)."""
+    monkeypatch.setenv("CERTSIGHT_CDN_MAX_AGE", "120")
+    body = ocsp_request(home, home.good) if path == "/ocsp" else None
+    result = invoke(v2_event("POST" if body else "GET", path, body))
+    assert result["statusCode"] == 200
+    control = result["headers"]["cache-control"]
+    assert re.fullmatch(r"max-age=120, public, no-transform, stale-if-error=\d+", control)
+    assert lambda_handler.frontend().runtime.config.cdn_max_age_s == 120
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "5m", "1.5", "\u00b2", "300s"])
+def test_a_cdn_max_age_that_is_not_a_positive_integer_is_refused(
+    home: PkiHome, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("CERTSIGHT_CDN_MAX_AGE", value)
+    message = f"CERTSIGHT_CDN_MAX_AGE must be a positive whole number of seconds, not {value!r}"
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        invoke(v2_event("POST", "/ocsp", ocsp_request(home, home.good)))
 
 
 def test_post_revoked_certificate(home: PkiHome, read_logs: ReadLogs) -> None:
