@@ -7,15 +7,13 @@ from collections.abc import Sequence
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import DeployConfig
+from infra.constructs.alarm_topic import alarm_topic
 from infra.constructs.issuance_api import IssuanceApi
 
 
@@ -26,35 +24,8 @@ def issuance_alarms(
     functions: Sequence[lambda_.Function],
     failures: sqs.Queue,
 ) -> sns.Topic:
-    """API 5xx, function errors and unsigned CRLs to one topic (e-mail when configured).
-
-    The topic is encrypted with a key of its own: CloudWatch cannot publish to a topic
-    under the AWS-managed SNS key."""
-    key = kms.Key(
-        scope,
-        "AlarmTopicKey",
-        description="certsight issuance alarm topic",
-        enable_key_rotation=True,
-        removal_policy=cdk.RemovalPolicy.RETAIN,
-    )
-    key.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="CloudWatchPublishes",
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-            resources=["*"],
-            conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(scope).account}},
-        )
-    )
-    topic = sns.Topic(
-        scope,
-        "AlarmTopic",
-        display_name=f"certsight {config.env_name} issuance alarms",
-        master_key=key,
-        enforce_ssl=True,
-    )
-    if config.alarm_email is not None:
-        topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+    """API 5xx, function errors and unsigned CRLs to the module's alarm topic."""
+    topic = alarm_topic(scope, module="issuance", alarm_email=config.alarm_email)
     action = actions.SnsAction(topic)
     five_minutes = cdk.Duration.minutes(5)
 

@@ -18,13 +18,11 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
+
+from infra.constructs.alarm_topic import alarm_topic
 
 # docs/ocsp.md "When the store stops answering": the lines feed_health.py logs.
 FEED_STALE: Final = "status feed stale"  # remembered statuses are no longer signed
@@ -59,31 +57,9 @@ class ValidationAlarms(Construct):
         super().__init__(scope, construct_id)
         # Per environment: two environments in one account must not add up their counts.
         self._namespace = f"certsight/{env_name}/validation"
-        # CloudWatch must be able to use the topic's key: the AWS-managed aws/sns key's
-        # policy does not let it, so alarms would silently fail to publish.
-        key = kms.Key(
-            self,
-            "TopicKey",
-            description="certsight validation: encrypts the alarm topic",
-            enable_key_rotation=True,
+        self.topic = alarm_topic(
+            self, module="validation", alarm_email=alarm_email, construct_id="Topic"
         )
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsPublish",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-            )
-        )
-        self.topic = sns.Topic(
-            self,
-            "Topic",
-            display_name="certsight validation alarms",
-            master_key=key,
-            enforce_ssl=True,
-        )
-        if alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
 
         self.five_xx = self._alarm(
             "FiveXx",

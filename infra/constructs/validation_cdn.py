@@ -30,6 +30,10 @@ from infra.naming import CDN_LOG_BUCKET, shared
 from responders.web.clientip import ORIGIN_SECRET_HEADER
 from responders.web.exchange import DEFAULT_CDN_MAX_AGE
 
+# The function's cap on max-age (its CERTSIGHT_CDN_MAX_AGE) and the OCSP cache policy's
+# max TTL: one number, so the CDN never keeps an answer longer than the origin allows.
+CDN_MAX_AGE: Final = DEFAULT_CDN_MAX_AGE
+
 LOG_PREFIX: Final = "cloudfront/validation/"
 # CRL objects carry no Cache-Control (pki/store/objects.py), so the default TTL is
 # what bounds how late a new CRL reaches clients through the CDN.
@@ -70,7 +74,7 @@ class ValidationCdn(Construct):
             default_ttl=Duration.seconds(0),
             # The origin's cap on max-age: a revocation reaches clients behind the CDN
             # within it (responders/web/exchange.py).
-            max_ttl=Duration.seconds(DEFAULT_CDN_MAX_AGE),
+            max_ttl=Duration.seconds(CDN_MAX_AGE),
             header_behavior=cloudfront.CacheHeaderBehavior.none(),
             cookie_behavior=cloudfront.CacheCookieBehavior.none(),
             query_string_behavior=cloudfront.CacheQueryStringBehavior.none(),
@@ -108,6 +112,14 @@ class ValidationCdn(Construct):
         function_origin = origins.FunctionUrlOrigin(
             function_url,
             custom_headers={_header_name(ORIGIN_SECRET_HEADER): origin_secret},
+            # CloudFront serves a cached answer's stale-if-error only once the origin
+            # has failed: with its defaults (3 attempts of 10 s to connect) a client
+            # would wait 30 s first. Two attempts of 3 s find a dead origin in 6 s; the
+            # read timeout stays above the function's own 20 s, after which it has
+            # answered (tryLater at worst) or Lambda has returned its error.
+            connection_attempts=2,
+            connection_timeout=Duration.seconds(3),
+            read_timeout=Duration.seconds(25),
         )
         log_bucket = s3.Bucket.from_bucket_attributes(
             self,

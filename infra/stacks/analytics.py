@@ -18,6 +18,8 @@ from typing import Final
 import aws_cdk as cdk
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_athena as athena
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -26,6 +28,7 @@ from constructs import Construct
 
 from infra.assets import unit_code
 from infra.config import DeployConfig
+from infra.constructs.alarm_topic import alarm_topic
 from infra.constructs.analytics_ingest import IngestPipeline
 from infra.constructs.analytics_log_shipping import ResponderLogShipping
 from infra.constructs.analytics_storage import (
@@ -91,6 +94,7 @@ class AnalyticsStack(ModuleStack):
         self.workgroup = self._workgroup(env_name)
 
         self.alerts_topic = self._alerts_topic(config)
+        self.alarm_topic = self._alarms(config)
         self.job = WarehouseJob(
             self,
             "WarehouseJob",
@@ -161,6 +165,39 @@ class AnalyticsStack(ModuleStack):
                 ),
             ),
         )
+
+    def _alarms(self, config: DeployConfig) -> sns.Topic:
+        """The operators' alarms (not the detectors' alerts, which have their own topic):
+        RAW objects the ingest gave up on, and ingest runs that failed."""
+        topic = alarm_topic(self, module="analytics", alarm_email=config.alarm_email)
+        action = cloudwatch_actions.SnsAction(topic)
+        five_minutes = cdk.Duration.minutes(5)
+        for construct_id, metric, what in (
+            (
+                "DeadLettersAlarm",
+                self.ingest.dead_letters.metric_approximate_number_of_messages_visible(
+                    period=five_minutes
+                ),
+                "ingest: RAW objects moved to the dead-letter queue after repeated failures "
+                "(not in the LAKE until redriven)",
+            ),
+            (
+                "IngestErrorsAlarm",
+                self.ingest.function.metric_errors(period=five_minutes, statistic="Sum"),
+                "ingest: invocations that failed",
+            ),
+        ):
+            cloudwatch.Alarm(
+                self,
+                construct_id,
+                alarm_description=what,
+                metric=metric,
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ).add_alarm_action(action)
+        return topic
 
     def _alerts_topic(self, config: DeployConfig) -> sns.Topic:
         """Alerts carry client addresses in their evidence: a key of their own, and

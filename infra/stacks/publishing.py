@@ -9,7 +9,7 @@ Three principals, each with the least it needs:
   only ever holds signed, public files;
 - the **publishing function**, on EventBridge Scheduler, writes the CA certificates
   under ``ca/`` from a PKI folder that holds certificates only (a Lambda layer at
-  ``/opt/certsight-pki``, see ``stage_ca_certificates``); ``publish sync`` uploads the
+  ``/opt/certsight-pki``, see ``infra.constructs.pki_layers``); ``publish sync`` uploads the
   same bytes there from ``HOME/publish/ca/`` (both come from
   ``publishing.cacerts``), so the two writers agree;
 - **CloudFront** reads through origin access control; nobody else reads the bucket.
@@ -22,7 +22,6 @@ reads.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -38,11 +37,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
-from infra.assets import AssetError, unit_code
+from infra.assets import unit_code
 from infra.config import DeployConfig
+from infra.constructs.pki_layers import CA_CERTIFICATES, PKI_DIR, stage_ca_certificates
 from infra.guardrails import acknowledge
 from infra.naming import (
     CDN_LOG_BUCKET,
@@ -55,13 +53,10 @@ from infra.stacks.base import ModuleStack
 
 MODULE = "publishing"
 
-# The deployment's CA certificates (root-ca.pem, issuing-ca.pem), next to the unit
-# zips until DeployConfig names the folder itself. Pointing it at a whole HOME/pki is
-# safe: only the two certificates are taken (see stage_ca_certificates).
-CA_CERTIFICATE_FOLDER = "publishing-pki"  # DeployConfig.pki_bundle("publishing"), by name
-CA_CERTIFICATE_FILES = ("root-ca.pem", "issuing-ca.pem")
-# Where the layer's files appear in the function (layers unpack under /opt).
-PKI_DIR = "/opt/certsight-pki"
+# The deployment's CA certificates (root-ca.pem, issuing-ca.pem): DIST/publishing-pki
+# (DeployConfig.pki_bundle). Pointing it at a whole HOME/pki is safe: only the two
+# certificates are taken (infra.constructs.pki_layers.stage_ca_certificates).
+CA_CERTIFICATE_FOLDER = "publishing-pki"
 CA_PREFIX = "ca"  # the function writes ca/<name>.crt, the caIssuers URLs' path
 LOG_PREFIX = "cloudfront/publishing/"  # under the analytics stack's CDN log bucket
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
@@ -79,53 +74,6 @@ NONCURRENT_VERSION_DAYS = 30
 
 def ca_certificate_folder(config: DeployConfig) -> Path:
     return config.pki_bundle("publishing")
-
-
-def stage_ca_certificates(source: Path) -> Path | None:
-    """A fresh folder holding ``certsight-pki/root-ca.pem`` and ``issuing-ca.pem`` only,
-    each re-encoded from the parsed certificate; None when ``source`` does not exist
-    (the deployment has not been given its CA certificates yet).
-
-    Why re-encode rather than copy: a PEM file can carry a private key block next to the
-    certificate, and a folder can hold the CA keys (``HOME/pki``). Taking two named
-    files, refusing any that holds a private key or is not exactly one CA certificate,
-    and writing back only the certificate's own encoding means the layer cannot ship a
-    key whatever the folder held."""
-    if not source.is_dir():
-        return None
-    staged = Path(tempfile.mkdtemp(prefix="certsight-ca-layer-"))
-    folder = staged / Path(PKI_DIR).name
-    folder.mkdir()
-    for name in CA_CERTIFICATE_FILES:
-        path = source / name
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise AssetError(
-                f"{path} is missing: put the deployment's CA certificates "
-                f"({', '.join(CA_CERTIFICATE_FILES)}) in {source}"
-            ) from exc
-        (folder / name).write_bytes(_certificate_only(path, data))
-    return staged
-
-
-def _certificate_only(path: Path, data: bytes) -> bytes:
-    """The PEM encoding of the one CA certificate in ``data``; refuses anything else."""
-    if b"PRIVATE KEY" in data:
-        raise AssetError(f"{path} holds a private key: the publishing layer takes none")
-    try:
-        certificates = x509.load_pem_x509_certificates(data)
-    except ValueError as exc:
-        raise AssetError(f"{path} is not a PEM certificate ({exc})") from exc
-    if len(certificates) != 1:
-        raise AssetError(f"{path} holds {len(certificates)} certificates, not one")
-    try:
-        constraints = certificates[0].extensions.get_extension_for_class(x509.BasicConstraints)
-    except x509.ExtensionNotFound:
-        raise AssetError(f"{path} is not a CA certificate (no basicConstraints)") from None
-    if not constraints.value.ca:
-        raise AssetError(f"{path} is not a CA certificate")
-    return certificates[0].public_bytes(serialization.Encoding.PEM)
 
 
 class PublishingStack(ModuleStack):
@@ -336,8 +284,7 @@ class PublishingStack(ModuleStack):
                     code=lambda_.Code.from_asset(str(staged)),
                     compatible_runtimes=[unit.runtime],
                     compatible_architectures=[unit.architecture],
-                    description="certsight CA certificates (public): "
-                    + ", ".join(CA_CERTIFICATE_FILES),
+                    description="certsight CA certificates (public): " + ", ".join(CA_CERTIFICATES),
                 )
             )
         function = lambda_.Function(

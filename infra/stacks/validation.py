@@ -4,7 +4,7 @@
   Function URL on the alias ``live``; CodeDeploy shifts the alias in a canary and rolls
   back on the 5xx alarm. It reads the certificate table and the CRL bucket, nothing else.
 - **PKI folder** (``CERTSIGHT_PKI_DIR``): a Lambda layer, ``/opt/certsight-pki``, staged
-  from a folder of the deployment by ``infra.constructs.validation_pki``: the two CA
+  from a folder of the deployment by ``infra.constructs.pki_layers``: the two CA
   certificates and the delegated OCSP signers' certificates and keys, re-encoded from
   what was parsed; a CA key is never read, and a signer key that is a CA's is refused.
   Why a layer: the handler reads a local folder (not S3, not Secrets Manager), and a
@@ -39,10 +39,10 @@ from constructs import Construct
 
 from infra.assets import unit_code
 from infra.config import DeployConfig
+from infra.constructs.pki_layers import PKI_DIR, stage_validation_pki
 from infra.constructs.raw_subscription import ShipRecordsToRaw
 from infra.constructs.validation_alarms import ValidationAlarms
-from infra.constructs.validation_cdn import ValidationCdn
-from infra.constructs.validation_pki import PKI_DIR, stage_validation_pki
+from infra.constructs.validation_cdn import CDN_MAX_AGE, ValidationCdn
 from infra.guardrails import acknowledge
 from infra.naming import (
     CERTIFICATE_TABLE,
@@ -315,6 +315,7 @@ class ValidationStack(ModuleStack):
                 "CERTSIGHT_CRLS": f"s3://{self.crl_bucket.bucket_name}/{CRL_PREFIX}",
                 "CERTSIGHT_ORIGIN_SECRET": origin_secret,
                 "CERTSIGHT_TRUST_VIEWER_ADDRESS": "1",
+                "CERTSIGHT_CDN_MAX_AGE": str(CDN_MAX_AGE),
             },
         )
         acknowledge(

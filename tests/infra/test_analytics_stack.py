@@ -503,11 +503,11 @@ def test_the_job_network_has_no_route_out_but_the_endpoints(both: Synthesised) -
 
 def test_the_alerts_topic_is_encrypted_and_tls_only(both: Synthesised) -> None:
     topics = both.of("AWS::SNS::Topic")
-    assert len(topics) == 1
-    topic_id, topic = next(iter(topics.items()))
-    key = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
-    assert both.resources[key]["Properties"]["EnableKeyRotation"] is True
-    assert both.parameter_target(ALERTS_TOPIC) == {"Ref": topic_id}
+    assert len(topics) == 2  # the detectors' alerts, and the operators' alarms
+    topic_id = both.parameter_target(ALERTS_TOPIC)["Ref"]
+    for topic in topics.values():
+        key = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+        assert both.resources[key]["Properties"]["EnableKeyRotation"] is True
     both.template.has_resource_properties(
         "AWS::SNS::TopicPolicy",
         {
@@ -528,11 +528,33 @@ def test_the_alerts_topic_is_encrypted_and_tls_only(both: Synthesised) -> None:
     )
     subscriptions = both.of("AWS::SNS::Subscription")
     if both.config.alarm_email:
-        assert [s["Properties"]["Endpoint"] for s in subscriptions.values()] == [
+        assert {s["Properties"]["TopicArn"]["Ref"] for s in subscriptions.values()} == set(topics)
+        assert {s["Properties"]["Endpoint"] for s in subscriptions.values()} == {
             both.config.alarm_email
-        ]
+        }
     else:
         assert subscriptions == {}
+
+
+def test_dead_letters_and_failed_ingests_page_the_operators_not_the_alert_topic(
+    both: Synthesised,
+) -> None:
+    """The alerts topic carries the detectors' findings (JSON a SIEM reads); an ingest
+    that gives up on a RAW object is an operations matter, on the alarm topic."""
+    alerts_topic = both.parameter_target(ALERTS_TOPIC)["Ref"]
+    (alarm_topic,) = set(both.of("AWS::SNS::Topic")) - {alerts_topic}
+    alarms = [a["Properties"] for a in both.of("AWS::CloudWatch::Alarm").values()]
+    watched = {(a["Namespace"], a["MetricName"]): a for a in alarms}
+    dead_letters = watched[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
+    queue = dead_letters["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+    assert both.resources[queue]["Properties"]["QueueName"] == function_name(
+        both.config.env_name, "ingest-dlq"
+    )
+    errors = watched[("AWS/Lambda", "Errors")]
+    assert errors["Dimensions"][0]["Value"] == {"Ref": both.ingest_function()[0]}
+    for alarm in (dead_letters, errors):
+        assert alarm["Threshold"] == 1
+        assert alarm["AlarmActions"] == [{"Ref": alarm_topic}]
 
 
 def test_outputs_name_what_operators_and_pipelines_need(both: Synthesised) -> None:

@@ -22,13 +22,9 @@ from aws_cdk.assertions import Capture, Match, Template
 
 from infra.assets import AssetError
 from infra.config import DeployConfig
+from infra.constructs.pki_layers import PKI_DIR, stage_ca_certificates
 from infra.naming import CDN_LOG_BUCKET, PUBLISHING_BUCKET, function_name, shared
-from infra.stacks.publishing import (
-    CA_CERTIFICATE_FOLDER,
-    PKI_DIR,
-    PublishingStack,
-    stage_ca_certificates,
-)
+from infra.stacks.publishing import CA_CERTIFICATE_FOLDER, PublishingStack
 from tests.conftest import PkiHome
 from tests.infra.conftest import ACCOUNT, assert_every_role_bounded, resources_of, synth
 

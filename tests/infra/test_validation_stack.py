@@ -25,7 +25,7 @@ from moto import mock_aws
 
 from infra.assets import AssetError, unit_code
 from infra.config import DeployConfig
-from infra.constructs.validation_pki import PKI_DIR, stage_validation_pki
+from infra.constructs.pki_layers import PKI_DIR, stage_validation_pki
 from infra.naming import (
     CDN_LOG_BUCKET,
     CERTIFICATE_TABLE,
@@ -209,6 +209,11 @@ def test_the_origin_secret_header_and_the_function_share_one_generated_secret(
     # The origin is the Function URL on the alias.
     url_id = next(iter(resources_of(both.template, "AWS::Lambda::Url")))
     assert url_id in json.dumps(origin["DomainName"])
+    # A dead origin is found in seconds, so stale-if-error answers start soon; the read
+    # timeout outlasts the function's own timeout, so a slow answer is not cut short.
+    attempts = origin.get("ConnectionAttempts", 3)
+    assert attempts * origin.get("ConnectionTimeout", 10) <= 6
+    assert origin["CustomOriginConfig"]["OriginReadTimeout"] > _function(both)["Timeout"]
 
 
 def test_crl_paths_go_to_the_crl_bucket_through_origin_access_control(
@@ -301,6 +306,14 @@ def test_function_environment_concurrency_and_tracing(both: Synthesised) -> None
         "Fn::Join": ["", ["s3://", {"Ref": _crl_bucket_id(both)}, "/crl"]]
     }
     assert variables["CERTSIGHT_TRUST_VIEWER_ADDRESS"] == "1"
+    # The origin's max-age cap is the OCSP cache policy's max TTL: the CDN never keeps
+    # an answer longer than the function allows.
+    ocsp_policies = [
+        p["Properties"]["CachePolicyConfig"]
+        for p in resources_of(both.template, "AWS::CloudFront::CachePolicy").values()
+        if p["Properties"]["CachePolicyConfig"]["DefaultTTL"] == 0
+    ]
+    assert [int(variables["CERTSIGHT_CDN_MAX_AGE"])] == [c["MaxTTL"] for c in ocsp_policies]
     assert variables["CERTSIGHT_PKI_DIR"] == PKI_DIR
     unit = unit_code(both.config.dist, "validation")
     assert function["Handler"] == unit.handler

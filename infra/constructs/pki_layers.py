@@ -1,4 +1,6 @@
-"""The validation function's PKI folder (``CERTSIGHT_PKI_DIR``), staged for a Lambda layer.
+"""The functions' PKI folders (``CERTSIGHT_PKI_DIR``), staged for Lambda layers: the
+validation function's (CA certificates and the delegated OCSP signers) and the
+publishing function's (CA certificates only).
 
 The handler reads a local folder (responders/web/runtime.py: ``PkiLayout``): the two CA
 certificates and the delegated OCSP signers, certificate and key. Lambda unpacks layers
@@ -62,12 +64,33 @@ def stage_validation_pki(source: Path) -> Path:
     return staged
 
 
+def stage_ca_certificates(source: Path) -> Path | None:
+    """A fresh folder holding ``certsight-pki/`` with the two CA certificates only, for
+    the publishing function; None when ``source`` does not exist (the deployment has
+    not been given its CA certificates yet)."""
+    if not source.is_dir():
+        return None
+    staged = Path(tempfile.mkdtemp(prefix="certsight-ca-layer-"))
+    folder = staged / Path(PKI_DIR).name
+    folder.mkdir()
+    for name in CA_CERTIFICATES:
+        certificate = _certificate(source / name, ca=True)
+        (folder / name).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return staged
+
+
 def _certificate(path: Path, *, ca: bool) -> x509.Certificate:
-    """The one certificate in ``path``: a CA's, or a delegated OCSP signer's."""
+    """The one certificate in ``path``: a CA's, or a delegated OCSP signer's. A file
+    that also holds a private key is refused: whoever made it mixed up what is public."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise AssetError(f"{path} is missing from the validation PKI folder") from exc
+        raise AssetError(
+            f"{path} is missing: put the deployment's {' and '.join(CA_CERTIFICATES)}"
+            f"{'' if ca else ' and its OCSP signer'} there"
+        ) from exc
+    if b"PRIVATE KEY" in data:
+        raise AssetError(f"{path} holds a private key next to its certificate: refused")
     try:
         certificates = x509.load_pem_x509_certificates(data)
     except ValueError as exc:
