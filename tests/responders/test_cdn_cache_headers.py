@@ -106,13 +106,13 @@ def test_ocsp_max_age_is_capped_and_stale_if_error_reaches_next_update(
     assert next_update is not None
     assert next_update - clock.now == timedelta(seconds=3600)  # the setting this test assumes
     seen = []
-    for elapsed in (0, 1, 1799, 2700, 2999):
-        clock.now = signed.this_update_utc + timedelta(seconds=elapsed)
+    for age in (0, 1, 1799, 2700, 2999):
+        clock.now = signed.this_update_utc + timedelta(seconds=age)
         status, headers, again = ocsp_exchange(runtime, method, der)
         assert status == 200 and again == body  # the pre-signed response, not a new one
         control = headers[b"cache-control"].decode()
         max_age, stale, expires = expected(clock.now, next_update, next_update, cap)
-        assert parse_control(control) == (max_age, stale), (elapsed, control)
+        assert parse_control(control) == (max_age, stale), (age, control)
         assert headers[b"expires"].decode() == expires
         assert parsedate_to_datetime(headers[b"last-modified"].decode()) == signed.this_update_utc
         seen.append(parse_control(control))
